@@ -1,0 +1,189 @@
+"""The small surface every algorithm exposes, and the hyperparameter machinery they share.
+
+An algorithm is a hyperparameter dataclass (defaults from its paper, one docstring line per field,
+ranges declared with :func:`hp`) plus a class with::
+
+    __init__(env: EnvContext, config, seed: int)
+    learn(total_steps: int, recorder: Recorder) -> None    # total_steps counts environment steps
+    act(observations: dict[str, np.ndarray], deterministic: bool = True) -> dict[str, action]
+    save(directory: Path) -> None
+    load(directory: Path) -> None
+    steps_done: int                                          # env steps learned so far (restored by load)
+
+It does not own the ledger or the CLI: it reports finished episodes and progress to the
+:class:`Recorder` it is given, which decides when to evaluate and checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from marlbench.envs.array import EpisodeRecord
+from marlbench.envs.registry import EnvSpec, parse_typed
+from marlbench.errors import ConfigError, nearest
+
+
+def hp(
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
+    """A hyperparameter field: ``default``, one-line ``help`` and the range it must lie in.
+
+    ``low``/``high`` are inclusive unless ``low_open`` (then ``value > low``).
+    """
+    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def check_value(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    """Raise ConfigError when ``value`` breaks the range or choices declared in ``meta``."""
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(
+            f"{name}={value!r} is not allowed", f"choose one of: {', '.join(map(str, choices))}"
+        )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name}={value} is not finite", "give a finite number")
+        low, high = meta.get("low"), meta.get("high")
+        if low is not None:
+            if meta.get("low_open") and not value > low:
+                raise ConfigError(f"{name}={value} is out of range", f"it must be > {low}")
+            if not meta.get("low_open") and value < low:
+                raise ConfigError(f"{name}={value} is out of range", f"it must be >= {low}")
+        if high is not None and value > high:
+            raise ConfigError(f"{name}={value} is out of range", f"it must be <= {high}")
+
+
+def resolve_config(config_cls: type, overrides: Mapping[str, Any] | None, algo: str) -> Any:
+    """Build ``config_cls`` from its defaults and ``overrides`` (``--set`` values), validated."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    defaults = config_cls()
+    values: dict[str, Any] = {}
+    for key, raw in (overrides or {}).items():
+        if key not in fields:
+            valid = ", ".join(sorted(fields))
+            raise ConfigError(
+                f"'{algo}' has no hyperparameter '{key}'",
+                f"{nearest(key, list(fields))}valid keys: {valid}",
+            )
+        values[key] = parse_typed(raw, getattr(defaults, key), f"--set {key}")
+    config = dataclasses.replace(defaults, **values)
+    for name, f in fields.items():
+        check_value(name, getattr(config, name), f.metadata)
+    validate = getattr(config, "validate", None)
+    if callable(validate):
+        validate()
+    return config
+
+
+def describe_config(config_cls: type) -> list[tuple[str, Any, str]]:
+    """``(name, default, help)`` for each hyperparameter, for ``marlbench algos --show``."""
+    defaults = config_cls()
+    return [(f.name, getattr(defaults, f.name), f.metadata.get("help", "")) for f in dataclasses.fields(config_cls)]
+
+
+@dataclass
+class EnvContext:
+    """What an algorithm is told about its environment: the spec, resolved options, the seed."""
+
+    spec: EnvSpec
+    options: dict[str, Any]
+    seed: int
+
+    def make(self, seed: int | None = None) -> Any:
+        """A fresh PettingZoo ParallelEnv."""
+        return self.spec.make(seed=self.seed if seed is None else seed, **self.options)
+
+    def make_array(self, num_envs: int, seed: int | None = None) -> Any:
+        """``num_envs`` copies as an :class:`~marlbench.envs.array.ArrayEnv`."""
+        from marlbench.envs.array import make_array_env
+
+        return make_array_env(self.spec, self.options, num_envs, self.seed if seed is None else seed)
+
+    @property
+    def n_agents(self) -> int:
+        return self.spec.agents_for(self.options)
+
+    @property
+    def action_kind(self) -> str:
+        return self.spec.action_kind_for(self.options)
+
+
+class Recorder(Protocol):
+    """Where an algorithm reports progress. Implemented by :class:`marlbench.runner.RunRecorder`."""
+
+    def tick(self, env_steps: int) -> None:
+        """Report that ``env_steps`` environment steps (in total) have been taken.
+
+        May evaluate or checkpoint the algorithm before returning.
+        """
+
+    def log_episodes(self, env_steps: int, episodes: list[EpisodeRecord]) -> None:
+        """Record finished training episodes (per-agent returns, lengths, metrics)."""
+
+    def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
+        """Training statistics (losses, entropy); shown in progress, not stored per step."""
+
+
+class Algorithm(Protocol):
+    steps_done: int
+
+    def learn(self, total_steps: int, recorder: Recorder) -> None: ...
+
+    def act(self, observations: Mapping[str, np.ndarray], deterministic: bool = True) -> dict[str, Any]: ...
+
+    def save(self, directory: Path) -> None: ...
+
+    def load(self, directory: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class AlgoSpec:
+    """A registry entry: how to build an algorithm and what it supports."""
+
+    name: str
+    description: str
+    config_cls: Callable[[], type]
+    """Returns the hyperparameter dataclass (a callable so heavy imports wait until needed)."""
+    algo_cls: Callable[[], type]
+    """Returns the algorithm class (imported lazily)."""
+    action_kinds: frozenset[str]
+    source: str
+    """How marlbench offers it, e.g. 'SB3, shared weights' or 'in-repo'."""
+    paper: str = ""
+    multi_agent: bool = True
+    needs_global_state: bool = False
+    on_policy: bool = False
+    option_flags: Mapping[str, str] = field(default_factory=dict)
+    """CLI conveniences that map to hyperparameters, e.g. ``{'per': 'per'}``."""
+
+    def check_env(self, env: EnvContext) -> None:
+        """Refuse an env whose action kind this algorithm cannot handle, naming the fix."""
+        kind = env.action_kind
+        if kind in self.action_kinds:
+            return
+        fix = f"'{self.name}' needs {' or '.join(sorted(self.action_kinds))} actions"
+        if "continuous" in env.spec.options and kind == "discrete":
+            fix += "; use --env-opt continuous=true"
+        elif "continuous" in env.spec.options and kind == "continuous":
+            fix += "; use --env-opt continuous=false"
+        elif "action" in env.spec.options:
+            fix += f"; use --env-opt action={'continuous' if kind == 'discrete' else 'discrete'}"
+        else:
+            fix += "; pick another algorithm (see 'marlbench algos')"
+        raise ConfigError(f"'{self.name}' cannot act in '{env.spec.name}' ({kind} actions)", fix)
