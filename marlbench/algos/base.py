@@ -94,7 +94,10 @@ def resolve_config(config_cls: type, overrides: Mapping[str, Any] | None, algo: 
 def describe_config(config_cls: type) -> list[tuple[str, Any, str]]:
     """``(name, default, help)`` for each hyperparameter, for ``marlbench algos --show``."""
     defaults = config_cls()
-    return [(f.name, getattr(defaults, f.name), f.metadata.get("help", "")) for f in dataclasses.fields(config_cls)]
+    return [
+        (f.name, getattr(defaults, f.name), f.metadata.get("help", ""))
+        for f in dataclasses.fields(config_cls)
+    ]
 
 
 @dataclass

@@ -156,6 +156,9 @@ def _load_builtin() -> None:
 
 BUILTIN_FAMILIES: list[str] = [
     "marlbench.envs.mpe",
+    "marlbench.envs.smarts_intersection",
+    "marlbench.envs.particles",
+    "marlbench.envs.sisl",
 ]
 _MISSING_FAMILIES: dict[str, str] = {}
 

@@ -1,0 +1,182 @@
+"""Run specifications: everything that defines one training run, resolved and validated.
+
+A :class:`RunSpec` is built from CLI arguments or a preset, checked completely (algorithm, env,
+env options, hyperparameters, budget) before anything is written, and hashed: the hash of its
+fully resolved form is part of a run's identity, so a sweep can skip an identical finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from marlbench.errors import ConfigError
+
+
+@dataclass
+class RunSpec:
+    """One run: which algorithm on which environment, with what settings and budget."""
+
+    algo: str
+    env: str
+    seed: int = 0
+    steps: int = 100_000
+    """Training budget in environment steps (joint steps: one step moves every agent once)."""
+    env_options: dict[str, Any] = field(default_factory=dict)
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the algorithm's defaults (``--set``); resolved values are in ``resolved``."""
+    eval_every: int | None = None
+    """Evaluate every this many env steps (None: about 10 evaluations over the budget)."""
+    eval_episodes: int = 10
+    checkpoint_every: int | None = None
+    """Checkpoint every this many env steps (None: only at the end)."""
+    preset: str = ""
+    variant: str = ""
+    tags: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    resolved: dict[str, Any] = field(default_factory=dict)
+    """Filled by :func:`resolve`: env options and hyperparameters with every default."""
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same experiment (not tags, preset names or the device)."""
+        return {
+            "algo": self.algo,
+            "env": self.env,
+            "seed": self.seed,
+            "steps": self.steps,
+            "env_options": self.resolved.get("env_options", self.env_options),
+            "hyperparams": self.resolved.get("hyperparams", self.hyperparams),
+            "eval_every": self.eval_every_steps(),
+            "eval_episodes": self.eval_episodes,
+        }
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def eval_every_steps(self) -> int:
+        if self.eval_every is not None:
+            return self.eval_every
+        return max(1, self.steps // 10)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def validate_budget(spec: RunSpec) -> None:
+    """Budgets and frequencies must be positive integers."""
+    if spec.steps <= 0:
+        raise ConfigError(
+            f"--steps {spec.steps} must be positive", "give a number of env steps such as 100000"
+        )
+    if spec.eval_every is not None and spec.eval_every <= 0:
+        raise ConfigError(f"--eval-every {spec.eval_every} must be positive", "give a number of env steps")
+    if spec.eval_episodes < 0:
+        raise ConfigError(f"--eval-episodes {spec.eval_episodes} must be >= 0", "give 0 to skip evaluation")
+    if spec.checkpoint_every is not None and spec.checkpoint_every <= 0:
+        raise ConfigError(f"--checkpoint-every {spec.checkpoint_every} must be positive", "give env steps")
+    if spec.seed < 0:
+        raise ConfigError(f"seed {spec.seed} must be >= 0", "use seeds 0, 1, 2, ...")
+
+
+def resolve(spec: RunSpec) -> RunSpec:
+    """Check ``spec`` completely and fill ``spec.resolved``; raises ConfigError on any problem.
+
+    Nothing is built or written here except importing the algorithm's module for its config.
+    """
+    from marlbench.algos import get_algo
+    from marlbench.algos.base import EnvContext, resolve_config
+    from marlbench.envs import get_spec
+
+    validate_budget(spec)
+    algo = get_algo(spec.algo)
+    env_spec = get_spec(spec.env)
+    options = env_spec.resolve_options(spec.env_options)
+    env_ctx = EnvContext(env_spec, options, spec.seed)
+    if env_spec.single_agent and algo.multi_agent and not algo.source.startswith("SB3"):
+        raise ConfigError(
+            f"'{algo.name}' is a multi-agent algorithm and '{env_spec.name}' has one agent",
+            "use an SB3 algorithm such as ppo or a2c",
+        )
+    algo.check_env(env_ctx)
+    config = resolve_config(algo.config_cls(), spec.hyperparams, algo.name)
+    spec.resolved = {
+        "env_options": options,
+        "hyperparams": dataclasses.asdict(config),
+    }
+    return spec
+
+
+_SEEDS_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
+
+
+def parse_seeds(text: str | None, default: int = 0) -> list[int]:
+    """``"3"`` -> [0, 1, 2]; ``"0,4,7"`` -> [0, 4, 7]; ``"2-4"`` -> [2, 3, 4]."""
+    if text is None or text == "":
+        return [default]
+    text = text.strip()
+    fix = "write --seeds N (seeds 0..N-1), --seeds 0,1,2 or --seeds 0-4"
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip() != ""]
+        elif m := _SEEDS_RANGE.match(text):
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise ConfigError(f"--seeds '{text}': the range is empty", fix)
+            seeds = list(range(lo, hi + 1))
+        else:
+            n = int(text)
+            if n <= 0:
+                raise ConfigError(f"--seeds '{text}' must be a positive count", fix)
+            seeds = list(range(n))
+    except ValueError:
+        raise ConfigError(f"--seeds '{text}' does not parse", fix) from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds '{text}' must list non-negative integers", fix)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds '{text}' repeats a seed", fix)
+    return seeds
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on, stored with every run."""
+    import importlib.metadata as md
+    import platform
+
+    names = [
+        "marlbench",
+        "torch",
+        "numpy",
+        "gymnasium",
+        "pettingzoo",
+        "supersuit",
+        "mpe2",
+        "stable-baselines3",
+        "sb3-contrib",
+        "smarts",
+        "pandas",
+        "pyarrow",
+    ]
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def as_plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-friendly copy of a mapping (tuples to lists)."""
+    return json.loads(json.dumps(dict(value), default=str))

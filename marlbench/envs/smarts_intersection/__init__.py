@@ -1,0 +1,71 @@
+"""``smarts-intersection``: paper 000's SMARTS 4-lane intersection with 4 agents (section III.A).
+
+Importing this package registers the environment and nothing more: SMARTS and SUMO are imported
+by the factory, so ``marlbench envs`` stays fast and lists the env even where SMARTS is missing
+(making it then says how to install it).
+
+* :mod:`.scenario` generates the map with ``netconvert`` and builds/caches the SMARTS scenario.
+* :mod:`.features` turns SMARTS observations into the paper's stacked frames, the reward and the
+  bird's-eye image.
+* :mod:`.env` is the PettingZoo ``ParallelEnv`` over the SMARTS simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marlbench.envs.registry import EnvSpec, register
+
+DEFAULT_OPTIONS: dict[str, bool | int | float | str] = {
+    "traffic": "low",
+    "action": "discrete",
+    "bev": False,
+    "max_steps": 300,
+    "cruise_speed": 10.0,
+    "progress_weight": 0.1,
+    "collision_penalty": 10.0,
+    "off_road_penalty": 10.0,
+    "goal_bonus": 10.0,
+}
+
+
+def make(seed: int | None = None, **options: Any) -> Any:
+    """A :class:`~marlbench.envs.smarts_intersection.env.SmartsIntersectionEnv` (builds the scenario once)."""
+    from marlbench.envs.smarts_intersection.env import SmartsIntersectionEnv
+
+    return SmartsIntersectionEnv(seed=seed, **options)
+
+
+def _action_kind(options: Mapping[str, Any]) -> str:
+    return "continuous" if options.get("action") == "continuous" else "discrete"
+
+
+register(
+    EnvSpec(
+        name="smarts-intersection",
+        make=make,
+        description="SMARTS 4-arm, 2-lane intersection: 4 ego cars cross and turn among SUMO traffic",
+        n_agents=4,
+        episode_length=lambda o: int(o["max_steps"]),
+        obs_kind="vector",
+        action_kind=_action_kind,
+        options=DEFAULT_OPTIONS,
+        option_help={
+            "traffic": "background SUMO traffic: low (300 veh/h per arm) or high (900 veh/h per arm)",
+            "action": "discrete: Discrete(4) keep lane / slow down / lane left / lane right; "
+            "continuous: throttle, brake, steering",
+            "bev": "append a 64x64 bird's-eye grayscale image per frame (3 x 4096 floats after the vector)",
+            "max_steps": "steps of 0.1 s before the remaining agents are truncated",
+            "cruise_speed": "target speed (m/s) of the discrete keep-lane and lane-change actions",
+            "progress_weight": "reward per metre driven along the route",
+            "collision_penalty": "reward -= this on a collision",
+            "off_road_penalty": "reward -= this on leaving the road or the route",
+            "goal_bonus": "reward += this on reaching the goal",
+        },
+        option_choices={"traffic": ("low", "high"), "action": ("discrete", "continuous")},
+        metrics=("collided", "reached_goal", "off_road", "off_route", "distance_travelled"),
+        paper="000 (SMARTS 4-lane intersection, 4 agents)",
+        family="smarts",
+    )
+)
