@@ -41,16 +41,21 @@ LedgerOpt = Annotated[
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _width(stream: Any) -> int | None:
+    """Rich's width: the terminal's, or a generous 160 columns when output goes to a file or pipe."""
+    return None if stream.isatty() else 160
+
+
 def _stderr() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=_width(sys.stdout))
 
 
 def fail(message: str, fix: str | None = None) -> None:
@@ -76,9 +81,13 @@ def user_errors(func: F) -> F:
             except MarlbenchError as exc:
                 fail(exc.message, exc.fix)
             finally:
-                for w in caught:
-                    if w.category.__name__ == "LedgerWarning":
-                        _stderr().print(f"[yellow]warning:[/] {w.message}", soft_wrap=True)
+                ledger_warnings = [w for w in caught if w.category.__name__ == "LedgerWarning"]
+                for w in ledger_warnings[:3]:
+                    _stderr().print(f"[yellow]warning:[/] {w.message}", soft_wrap=True)
+                if len(ledger_warnings) > 3:
+                    _stderr().print(
+                        f"[yellow]warning:[/] ... and {len(ledger_warnings) - 3} more damaged files skipped"
+                    )
 
     return wrapper  # type: ignore[return-value]
 

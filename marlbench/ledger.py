@@ -223,6 +223,11 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
 
 def _conform(table: pa.Table, schema: pa.Schema, metrics: bool) -> pa.Table:
     """Cast ``table`` to ``schema`` (plus float64 ``metric_*`` columns if ``metrics``); raise if it can't."""
+    for name in [n for n in schema.names if n not in table.column_names and n in _COLUMN_DEFAULTS]:
+        # a column added to the schema later: older files get its default
+        table = table.append_column(
+            name, pa.array([_COLUMN_DEFAULTS[name]] * table.num_rows, schema.field(name).type)
+        )
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:
         raise ValueError(f"missing columns {missing}")

@@ -26,6 +26,7 @@ import numpy as np
 
 from marlbench.config import RunSpec, package_versions, resolve
 from marlbench.envs.array import EpisodeRecord
+from marlbench.envs.wrap import DEAD
 from marlbench.errors import Diverged, MarlbenchError
 from marlbench.progress import NullProgress, ProgressSink
 
@@ -65,7 +66,7 @@ def run_episode(algo: Any, env: Any, seed: int, max_steps: int) -> EpisodeRecord
         actions = algo.act({a: obs[a] for a in env.agents}, deterministic=True)
         obs, rewards, terms, truncs, infos = env.step(actions)
         for agent, reward in rewards.items():
-            if agent in done:
+            if agent in done or (infos.get(agent) or {}).get(DEAD):
                 continue
             returns[agent] += float(reward)
             lengths[agent] += 1

@@ -25,6 +25,7 @@ import numpy as np
 
 from marlbench.algos.base import EnvContext, Recorder, hp
 from marlbench.envs.array import EpisodeRecord
+from marlbench.envs.wrap import DEAD
 from marlbench.errors import ConfigError
 
 
@@ -184,7 +185,8 @@ def _build_tracker_class() -> type:
 
         Slot ``k`` is agent ``agents[k % N]`` of copy ``k // N``. A copy's episode is finished when
         all its slots report done on the same step (SuperSuit resets a copy only when every agent
-        is done; black_death keeps departed agents in place with zero reward).
+        is done; AgentDeathPadding keeps departed agents in place with zero reward and marks
+        their padded steps, which are not counted in the agent's length).
         """
 
         def __init__(self, venv: Any, agents: list[str]) -> None:
@@ -221,11 +223,15 @@ def _build_tracker_class() -> type:
             self._returns += np.where(self._active, rewards, 0.0)
             self._lengths += self._active
             for k, info in enumerate(infos):
-                metrics = info.get("episode_metrics") if isinstance(info, dict) else None
+                if not isinstance(info, dict):
+                    continue
+                metrics = info.get("episode_metrics")
                 if metrics:
                     self._metrics[k] = {m: float(v) for m, v in metrics.items()}
-            # an agent that terminated stays in place (black death) and stops accumulating
-            self._active &= ~np.asarray(terminations, dtype=bool)
+                if info.get(DEAD) and self._active[k]:
+                    # the agent left on the previous step: undo this padded step's count
+                    self._active[k] = False
+                    self._lengths[k] -= 1
             copy_done = dones.reshape(self.copies, self.n_agents).all(axis=1)
             for c in np.flatnonzero(copy_done):
                 slots = range(c * self.n_agents, (c + 1) * self.n_agents)
