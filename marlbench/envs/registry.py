@@ -205,6 +205,18 @@ def _spec_from_import_path(path: str) -> EnvSpec:
             f"module '{module_name}' has no callable '{attr}'", "name a function that returns a ParallelEnv"
         )
 
+    import inspect
+
+    # the factory's keyword arguments with simple defaults become --env-opt options
+    options: dict[str, OptionValue] = {}
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        parameters = []
+    for param in parameters:
+        if param.name != "seed" and isinstance(param.default, bool | int | float | str):
+            options[param.name] = param.default
+
     def make(seed: int | None = None, **options: Any) -> Any:
         try:
             env = factory(**options)
@@ -236,6 +248,8 @@ def _spec_from_import_path(path: str) -> EnvSpec:
         episode_length=episode_length,
         obs_kind="image" if len(obs_shape) == 3 else "vector",
         action_kind=action_kind,
+        options=options,
+        option_help={k: f"keyword argument of {attr}()" for k in options},
         family="user",
     )
 
