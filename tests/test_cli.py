@@ -63,7 +63,8 @@ def test_help_does_not_import_heavy_modules() -> None:
     """--help must be instant: the CLI module may not pull in torch, SB3 or pandas."""
     code = (
         "import sys, marlbench.cli; "
-        "heavy = [m for m in ('torch', 'stable_baselines3', 'pandas', 'pyarrow', 'smarts') if m in sys.modules]; "
+        "names = ('torch', 'stable_baselines3', 'pandas', 'pyarrow', 'smarts'); "
+        "heavy = [m for m in names if m in sys.modules]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

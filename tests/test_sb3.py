@@ -99,8 +99,9 @@ def test_per_agent_returns_with_agents_leaving_early(ledger) -> None:
 
 def test_death_padding_wrapper_ends_on_time() -> None:
     """The padded env keeps both agents until the last leaves, then ends on that same step."""
-    from marlbench.envs.wrap import DEAD, pad_agent_death
     from user_env import CountingEnv
+
+    from marlbench.envs.wrap import DEAD, pad_agent_death
 
     env = pad_agent_death(CountingEnv(length=4))
     env.reset(seed=0)
