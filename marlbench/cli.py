@@ -504,3 +504,6 @@ def runs_show(
     episodes = book.episodes([row["run_id"]])
     if len(episodes):
         console.print(f"{episodes['episode'].nunique():,} training episodes recorded")
+
+
+from marlbench import cli_reports  # noqa: E402,F401  (registers compare, report, preset)

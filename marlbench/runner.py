@@ -117,6 +117,7 @@ class RunRecorder:
         self.progress = progress
         self.algo: Any = None
         self.started = time.time()
+        self.session_start = self.started  # for steps/s: not shifted on resume
         self.episodes = ledger.chunk_writer("episodes", run_id)
         self.eval_writer = ledger.chunk_writer("evals", run_id, flush_rows=1)
         self.episode_count = episode_offset
@@ -162,7 +163,7 @@ class RunRecorder:
         now = time.time()
         if now - self._last_update > 0.25:
             self._last_update = now
-            elapsed = max(now - self.started, 1e-9)
+            elapsed = max(now - self.session_start, 1e-9)
             self.progress.update(
                 self.run_id,
                 self.steps,
@@ -344,6 +345,9 @@ def run(
     ledger.put_run(base_row)
 
     recorder = RunRecorder(ledger, run_id, spec, env_ctx, progress, episode_offset, eval_offset)
+    if resume:
+        # wall time continues from where the interrupted run stopped (episodes' wall_time too)
+        recorder.started -= float(previous.get("wall_time_s") or 0.0)
     progress.start(run_id, spec.steps, f"{spec.algo} {spec.env} s{spec.seed}")
     status, error = "failed", ""
     algo = None

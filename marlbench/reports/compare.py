@@ -1,0 +1,368 @@
+"""The compare table: one row per algorithm (and variant) x environment, from ledger DataFrames.
+
+:func:`compare` computes it; :func:`render` writes it as a Rich table, Markdown, CSV, LaTeX or JSON.
+
+Score: for each run, the mean over the episodes of its last evaluation during training of the
+return aggregated over agents (``team-mean`` by default, or ``team-sum``); then across the seeds of
+a row: mean, IQM and a 95% percentile bootstrap CI of the mean (stratified by environment; one row
+is one environment, so it resamples seeds). Only ``finished`` runs with an evaluation are scored;
+the others are counted in ``excluded`` and listed.
+
+Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, documented in
+:data:`FIELDS`)::
+
+    label, algo, variant, setting, env, preset, seeds, runs, excluded, mean, iqm, ci_low, ci_high,
+    std, steps, wall_time_s, steps_per_s, collision_rate, completion_rate, p_improvement, per_agent
+
+``per_agent`` is an object ``{agent: mean over seeds of the agent's last-evaluation return}`` in
+JSON and, with ``--per-agent``, one CSV column ``per_agent:<agent>`` per agent. Missing values
+are ``null`` in JSON and empty in CSV.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marlbench.reports.data import AGGREGATION_WORDS, add_groups, agent_order, agent_scores, run_scores
+from marlbench.reports.stats import CONFIDENCE, RESAMPLES, Summary, probability_of_improvement
+
+FIELDS: dict[str, str] = {
+    "label": "algo, or algo/variant, plus [differing config keys] when one algo/variant/env has several",
+    "algo": "algorithm name",
+    "variant": "preset variant ('' for runs outside presets)",
+    "setting": "config keys that tell this row from others of the same algo/variant/env ('' if none)",
+    "env": "environment name",
+    "preset": "preset(s) the runs came from, comma-joined ('' if none)",
+    "seeds": "number of scored runs (finished, with an evaluation)",
+    "runs": "number of runs in the ledger for this row, scored or not",
+    "excluded": "runs not scored (failed, crashed, diverged, interrupted, running, no evaluation)",
+    "mean": "mean over seeds of the final score",
+    "iqm": "interquartile mean over seeds of the final score",
+    "ci_low": "lower end of the 95% stratified bootstrap CI of the mean",
+    "ci_high": "upper end of the 95% stratified bootstrap CI of the mean",
+    "std": "sample standard deviation over seeds",
+    "steps": "mean env steps per scored run",
+    "wall_time_s": "mean wall-clock seconds per scored run",
+    "steps_per_s": "mean env steps per second of the scored runs",
+    "collision_rate": "share of agent-episodes of the last evaluation with a collision (SMARTS)",
+    "completion_rate": "share of agent-episodes of the last evaluation that reached the goal (SMARTS)",
+    "p_improvement": "with --vs: probability that a seed of this row beats a seed of the baseline",
+    "per_agent": "mean over seeds of each agent's last-evaluation return",
+}
+"""Every field of a compare row and its meaning (the JSON/CSV contract)."""
+
+FORMATS = ("rich", "markdown", "csv", "latex", "json")
+
+
+@dataclass
+class CompareTable:
+    """The result of :func:`compare`: rows, the runs left out, and how the score was computed."""
+
+    rows: pd.DataFrame
+    excluded: pd.DataFrame
+    aggregation: str
+    vs: str | None = None
+    agents: list[str] = field(default_factory=list)
+
+    @property
+    def score_text(self) -> str:
+        """One sentence saying which score and aggregation the table shows."""
+        pct = round(CONFIDENCE * 100)
+        return (
+            f"Final score per seed: mean return over the last evaluation's episodes, "
+            f"{AGGREGATION_WORDS[self.aggregation]}; across seeds: mean, IQM and {pct}% stratified "
+            f"bootstrap CI of the mean ({RESAMPLES:,} resamples)."
+        )
+
+    def excluded_text(self) -> str:
+        """'3 runs not scored: 2 failed, 1 crashed' or ''."""
+        if self.excluded.empty:
+            return ""
+        counts = self.excluded["reason"].value_counts()
+        parts = ", ".join(f"{n} {reason}" for reason, n in counts.items())
+        n = len(self.excluded)
+        return f"{n} run{'s' if n != 1 else ''} not scored: {parts} (see 'marlbench runs')"
+
+
+def compare(
+    runs: pd.DataFrame, evals: pd.DataFrame, *, aggregate: str = "team-mean", vs: str | None = None
+) -> CompareTable:
+    """The compare table of ``runs`` (ledger ``runs()`` rows) using their ``evals`` rows.
+
+    ``vs`` names the baseline (an algo, a variant or an ``algo/variant`` label); each row then gets
+    the probability of improvement over the baseline's row on the same environment. ValueError when
+    the baseline has no row, or more than one on an environment.
+    """
+    runs = add_groups(runs)
+    scores = run_scores(evals, aggregate).set_index("run_id")
+    per_agent = agent_scores(evals)
+    finished = runs["status"] == "finished"
+    has_eval = runs["run_id"].isin(scores.index)
+    scored = runs[finished & has_eval]
+    reason = np.where(~finished, runs["status"], "no evaluation")
+    excluded = runs[~(finished & has_eval)].assign(reason=reason[~(finished & has_eval).to_numpy()])
+    excluded = excluded[["run_id", "label", "env", "seed", "status", "reason"]].reset_index(drop=True)
+
+    records: list[dict[str, Any]] = []
+    seeds_of: dict[tuple[str, str], np.ndarray] = {}
+    for (key, env), group in runs.groupby(["group_key", "env"], sort=False):
+        first = group.iloc[0]
+        mine = scored[(scored["group_key"] == key) & (scored["env"] == env)]
+        values = scores.loc[mine["run_id"], "score"].to_numpy(float) if len(mine) else np.array([])
+        seeds_of[(first["label"], env)] = values
+        summary = Summary.of(values)
+        wall = mine["wall_time_s"].to_numpy(float)
+        steps = mine["steps"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(wall > 0, steps / wall, np.nan)
+        agents = per_agent[per_agent["run_id"].isin(mine["run_id"])]
+        presets = sorted({p for p in group["preset"] if p})
+        records.append(
+            {
+                "label": first["label"],
+                "algo": first["algo"],
+                "variant": first["variant"],
+                "setting": first["setting"],
+                "env": env,
+                "preset": ",".join(presets),
+                "seeds": summary.n,
+                "runs": len(group),
+                "excluded": len(group) - len(mine),
+                "mean": summary.mean,
+                "iqm": summary.iqm,
+                "ci_low": summary.ci_low,
+                "ci_high": summary.ci_high,
+                "std": summary.std,
+                "steps": _nanmean(steps),
+                "wall_time_s": _nanmean(wall),
+                "steps_per_s": _nanmean(rate),
+                "collision_rate": _nanmean(scores.loc[mine["run_id"], "collision_rate"].to_numpy(float)),
+                "completion_rate": _nanmean(scores.loc[mine["run_id"], "completion_rate"].to_numpy(float)),
+                "p_improvement": math.nan,
+                "per_agent": agents.groupby("agent")["score"].mean().to_dict(),
+            }
+        )
+    rows = pd.DataFrame(records, columns=list(FIELDS))
+    if len(rows):
+        rows = rows.sort_values(["env", "label"], kind="stable").reset_index(drop=True)
+    if vs:
+        rows["p_improvement"] = _improvements(rows, seeds_of, vs)
+    agents = agent_order(a for d in rows["per_agent"] for a in d)
+    return CompareTable(rows=rows, excluded=excluded, aggregation=aggregate, vs=vs, agents=agents)
+
+
+def _nanmean(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _improvements(rows: pd.DataFrame, seeds_of: dict[tuple[str, str], np.ndarray], vs: str) -> list[float]:
+    """P(row > baseline) on each row's environment (NaN where the env has no baseline row)."""
+    plain = rows["algo"] + "/" + rows["variant"]
+    # the most specific match wins: a full label, then a variant, then algo/variant, then an algo
+    for is_base in (rows["label"] == vs, rows["variant"] == vs, plain == vs, rows["algo"] == vs):
+        if is_base.any():
+            break
+    else:
+        known = ", ".join(sorted(set(rows["label"])))
+        raise ValueError(f"--vs {vs}: no row matches it; rows are: {known}")
+    base_by_env: dict[str, str] = {}
+    for env, group in rows[is_base].groupby("env"):
+        if len(group) > 1:
+            raise ValueError(
+                f"--vs {vs} matches {len(group)} rows on {env}: {', '.join(group['label'])}; "
+                "name one of them exactly"
+            )
+        base_by_env[str(env)] = str(group["label"].iloc[0])
+    out = []
+    for label, env in zip(rows["label"], rows["env"], strict=True):
+        base = base_by_env.get(env)
+        if base is None:
+            out.append(math.nan)
+            continue
+        out.append(probability_of_improvement(seeds_of[(label, env)], seeds_of[(base, env)]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+# ---------------------------------------------------------------------------------------------
+def _num(value: float, digits: int = 2) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
+
+
+def _pct(value: float) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def _duration(seconds: float) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells shown by the human formats (Rich, Markdown, LaTeX)."""
+    rows = table.rows
+    header = ["algorithm", "env", "seeds", "mean", "IQM", "95% CI", "steps", "wall time", "env steps/s"]
+    metrics = [
+        (name, title)
+        for name, title in (("collision_rate", "collision"), ("completion_rate", "completion"))
+        if rows[name].notna().any()
+    ]
+    header += [title for _, title in metrics]
+    if table.vs:
+        header.append(f"P(> {table.vs})")
+    if per_agent:
+        header += table.agents
+    cells: list[list[str]] = []
+    for row in rows.to_dict("records"):
+        ci = "-" if not np.isfinite(row["ci_low"]) else f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+        seeds = str(row["seeds"]) + (f" (+{row['excluded']} not scored)" if row["excluded"] else "")
+        line = [
+            row["label"],
+            row["env"],
+            seeds,
+            _num(row["mean"]),
+            _num(row["iqm"]),
+            ci,
+            _num(row["steps"], 0),
+            _duration(row["wall_time_s"]),
+            _num(row["steps_per_s"], 0),
+        ]
+        line += [_pct(row[name]) for name, _ in metrics]
+        if table.vs:
+            line.append(_num(row["p_improvement"]))
+        if per_agent:
+            line += [_num(row["per_agent"].get(agent, math.nan)) for agent in table.agents]
+        cells.append(line)
+    return header, cells
+
+
+def flat_frame(table: CompareTable, per_agent: bool = False) -> pd.DataFrame:
+    """The rows as a flat DataFrame (the CSV): every field, per-agent means as ``per_agent:<agent>``."""
+    frame = table.rows.drop(columns=["per_agent"]).copy()
+    if per_agent:
+        for agent in table.agents:
+            frame[f"per_agent:{agent}"] = [d.get(agent, math.nan) for d in table.rows["per_agent"]]
+    return frame
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if not math.isfinite(float(value)) else float(value)
+    return value
+
+
+def to_json(table: CompareTable) -> str:
+    """``{"score", "aggregation", "confidence", "resamples", "vs", "fields", "rows", "excluded"}``."""
+    payload = {
+        "score": table.score_text,
+        "aggregation": table.aggregation,
+        "confidence": CONFIDENCE,
+        "resamples": RESAMPLES,
+        "vs": table.vs,
+        "fields": list(FIELDS),
+        "rows": [{k: _clean(row[k]) for k in FIELDS} for row in table.rows.to_dict("records")],
+        "excluded": [_clean(r) for r in table.excluded.to_dict("records")],
+    }
+    return json.dumps(payload, indent=2)
+
+
+def to_csv(table: CompareTable, per_agent: bool = False) -> str:
+    buffer = io.StringIO()
+    flat_frame(table, per_agent).to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def to_markdown(table: CompareTable, per_agent: bool = False) -> str:
+    header, cells = display_rows(table, per_agent)
+
+    def line(items: Sequence[str]) -> str:
+        return "| " + " | ".join(item.replace("|", "\\|") for item in items) + " |"
+
+    numeric = {i for i, name in enumerate(header) if name not in ("algorithm", "env", "95% CI")}
+    rule = ["---:" if i in numeric else "---" for i in range(len(header))]
+    out = [line(header), "| " + " | ".join(rule) + " |", *(line(c) for c in cells)]
+    return "\n".join(out) + f"\n\n{table.score_text}\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(table: CompareTable, per_agent: bool = False) -> str:
+    """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
+    header, cells = display_rows(table, per_agent)
+    align = "ll" + "r" * (len(header) - 2)
+    body = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.score_text)}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+        *(" & ".join(latex_escape(c) for c in row) + r" \\" for row in cells),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(body) + "\n"
+
+
+def to_rich(table: CompareTable, per_agent: bool = False) -> Any:
+    """A Rich Table (title: the score; caption: the runs left out)."""
+    from rich.table import Table
+
+    header, cells = display_rows(table, per_agent)
+    out = Table(title=table.score_text, caption=table.excluded_text() or None, title_justify="left")
+    for i, name in enumerate(header):
+        out.add_column(name, justify="left" if i < 2 or name == "95% CI" else "right")
+    for row in cells:
+        out.add_row(*row)
+    return out
+
+
+def render(table: CompareTable, fmt: str, per_agent: bool = False) -> str:
+    """``table`` as text in ``fmt`` (markdown, csv, latex, json); Rich is printed by the CLI."""
+    if fmt == "markdown":
+        return to_markdown(table, per_agent)
+    if fmt == "csv":
+        return to_csv(table, per_agent)
+    if fmt == "latex":
+        return to_latex(table, per_agent)
+    if fmt == "json":
+        return to_json(table)
+    raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")

@@ -1,0 +1,203 @@
+"""Statistics across seeds, as in rliable (Agarwal et al. 2021), computed with SciPy.
+
+* :func:`iqm`: interquartile mean, the mean of the middle 50% of the scores (``scipy.stats.trim_mean``
+  with 25% cut from each end, exactly rliable's ``aggregate_iqm``).
+* :func:`bootstrap_ci`: percentile confidence interval from a stratified bootstrap
+  (``scipy.stats.bootstrap`` with one sample per stratum and ``paired=False``: each stratum, e.g. each
+  environment, is resampled on its own, which is rliable's ``StratifiedBootstrap``). Seeded, so a
+  table is the same every time it is printed.
+* :func:`probability_of_improvement`: P(X > Y) for a score of X and one of Y drawn at random, ties
+  counting one half (the Mann-Whitney U statistic over ``n_x * n_y``, rliable's definition), averaged
+  over strata.
+
+rliable itself is not imported: its bootstrap module needs ``arch``, whose current release does not
+import with pandas 3. The tests check these functions against hand-worked values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+"""Confidence level of every interval marlbench reports."""
+RESAMPLES = 10_000
+"""Bootstrap resamples per interval."""
+BOOTSTRAP_SEED = 0
+"""Seed of the bootstrap's random generator (intervals are reproducible)."""
+
+STATISTICS = ("mean", "iqm")
+
+
+def iqm(scores: Sequence[float] | np.ndarray, axis: int | None = None) -> float | np.ndarray:
+    """Interquartile mean: the mean after cutting 25% of the scores from each end (NaN when empty)."""
+    from scipy.stats import trim_mean
+
+    values = np.asarray(scores, dtype=float)
+    if values.size == 0:
+        return float("nan")
+    return trim_mean(values, proportiontocut=0.25, axis=axis)
+
+
+def _statistic(name: str) -> Callable[..., np.ndarray]:
+    """A vectorized ``statistic(*strata, axis)`` over the strata pooled together."""
+    if name not in STATISTICS:
+        raise ValueError(f"unknown statistic {name!r}; valid: {STATISTICS}")
+
+    def pooled(*strata: np.ndarray, axis: int = -1) -> np.ndarray:
+        joined = np.concatenate(strata, axis=axis)
+        if name == "mean":
+            return np.mean(joined, axis=axis)
+        return iqm(joined, axis=axis)
+
+    return pooled
+
+
+def bootstrap_ci(
+    strata: Sequence[Sequence[float] | np.ndarray],
+    statistic: str = "mean",
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile CI of ``statistic`` ("mean" or "iqm") over the pooled scores, resampled per stratum.
+
+    ``strata`` holds one array of per-seed scores per stratum (one environment, usually just one
+    array). Returns ``(nan, nan)`` when no stratum has two scores: one seed gives no interval.
+    """
+    from scipy.stats import bootstrap
+
+    arrays = [np.asarray(s, dtype=float) for s in strata]
+    arrays = [a[np.isfinite(a)] for a in arrays]
+    arrays = [a for a in arrays if a.size]
+    if not arrays or max(a.size for a in arrays) < 2:
+        return (float("nan"), float("nan"))
+    # A stratum of one score cannot be resampled by scipy; it is constant under resampling anyway.
+    fixed = [a for a in arrays if a.size == 1]
+    varied = [a for a in arrays if a.size > 1]
+    pooled = _statistic(statistic)
+
+    def with_fixed(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        moved = [np.moveaxis(s, axis, -1) for s in samples]
+        shape = moved[0].shape[:-1]
+        consts = [np.broadcast_to(f, (*shape, 1)) for f in fixed]
+        return pooled(*moved, *consts, axis=-1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # degenerate (constant) data: the CI is the value
+        result = bootstrap(
+            tuple(varied),
+            with_fixed,
+            n_resamples=resamples,
+            confidence_level=confidence,
+            method="percentile",
+            paired=False,
+            vectorized=True,
+            rng=np.random.default_rng(seed),
+        )
+    return (float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def bootstrap_band(
+    matrix: np.ndarray,
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = 2_000,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column percentile CI of the mean over rows (seeds) of ``matrix`` (seeds x points).
+
+    NaN entries (a seed without data at that point) are left out of that point's mean. Columns
+    with fewer than two finite values get NaN bounds. One vectorized bootstrap serves every column.
+    """
+    from scipy.stats import bootstrap
+
+    values = np.asarray(matrix, dtype=float)
+    low = np.full(values.shape[1], np.nan)
+    high = np.full(values.shape[1], np.nan)
+    if values.shape[0] < 2:
+        return low, high
+    enough = np.sum(np.isfinite(values), axis=0) >= 2
+    if not enough.any():
+        return low, high
+
+    def nanmean(sample: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.nanmean(sample, axis=axis)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = bootstrap(
+            (values[:, enough],),
+            nanmean,
+            axis=0,
+            n_resamples=resamples,
+            confidence_level=confidence,
+            method="percentile",
+            vectorized=True,
+            rng=np.random.default_rng(seed),
+        )
+    low[enough] = result.confidence_interval.low
+    high[enough] = result.confidence_interval.high
+    return low, high
+
+
+def probability_of_improvement(
+    x: Sequence[float] | np.ndarray | Sequence[np.ndarray],
+    y: Sequence[float] | np.ndarray | Sequence[np.ndarray],
+) -> float:
+    """P(X > Y), ties counting 1/2; ``x`` and ``y`` are score arrays, or lists of them (one per stratum).
+
+    With strata, the probability is computed within each stratum and averaged (rliable's definition).
+    NaN when a stratum of either side is empty.
+    """
+    from scipy.stats import mannwhitneyu
+
+    xs = _as_strata(x)
+    ys = _as_strata(y)
+    if len(xs) != len(ys):
+        raise ValueError(f"x has {len(xs)} strata and y {len(ys)}")
+    probabilities = []
+    for a, b in zip(xs, ys, strict=True):
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if a.size == 0 or b.size == 0:
+            return float("nan")
+        u, _ = mannwhitneyu(a, b, alternative="greater")
+        probabilities.append(float(u) / (a.size * b.size))
+    return float(np.mean(probabilities))
+
+
+def _as_strata(values: Sequence[float] | np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        return [values.astype(float)]
+    items = list(values)
+    if items and all(np.ndim(v) == 0 for v in items):
+        return [np.asarray(items, dtype=float)]
+    return [np.asarray(v, dtype=float) for v in items]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Scores of one group across seeds."""
+
+    n: int
+    mean: float
+    iqm: float
+    ci_low: float
+    ci_high: float
+    std: float
+
+    @classmethod
+    def of(cls, scores: Sequence[float] | np.ndarray, statistic: str = "mean") -> Summary:
+        """Mean, IQM, sample std and the bootstrap CI of ``statistic`` for one stratum of scores."""
+        values = np.asarray(scores, dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            nan = float("nan")
+            return cls(0, nan, nan, nan, nan, nan)
+        low, high = bootstrap_ci([values], statistic)
+        std = float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
+        return cls(int(values.size), float(np.mean(values)), float(iqm(values)), low, high, std)

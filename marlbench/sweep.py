@@ -1,0 +1,191 @@
+"""Running a preset: plan which runs to start, skip or resume, then run them ``jobs`` at a time.
+
+A run is matched to the ledger by its resolved config hash (:meth:`RunSpec.config_hash`):
+
+* a twin that ``finished`` -> skip;
+* a twin that is still ``running`` (its process alive) -> skip, it is someone else's;
+* a twin that was ``interrupted`` or ``crashed`` and left a checkpoint -> resume it (same run id);
+* otherwise (no twin, or only failed / diverged ones, or no checkpoint) -> start a new run.
+
+Resumed and new runs go through :func:`marlbench.runner.run`, each in its own process when
+``jobs > 1`` (as :func:`marlbench.runner.run_many` does for new runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marlbench.config import RunSpec
+from marlbench.errors import MarlbenchError
+from marlbench.progress import NullProgress, ProgressSink
+
+ACTIONS = ("skip", "running", "resume", "run")
+RESUMABLE = ("interrupted", "crashed")
+
+
+@dataclass
+class PlannedRun:
+    """What a sweep will do with one spec, and why."""
+
+    spec: RunSpec
+    action: str
+    """skip (finished twin), running (alive twin), resume (interrupted twin with checkpoint), run."""
+    run_id: str = ""
+    """The twin's run id for skip / running / resume."""
+    note: str = ""
+    twin: dict[str, Any] | None = None
+    """The twin's ledger row for skip / running / resume."""
+
+
+def plan(specs: Sequence[RunSpec], runs: Any) -> list[PlannedRun]:
+    """Decide, for each resolved spec, whether to skip, resume or run it, given the ledger's ``runs()``.
+
+    ``specs`` must be resolved (``runner.prepare``) so their hashes are final.
+    """
+    by_hash: dict[str, list[dict[str, Any]]] = {}
+    if len(runs):
+        for row in runs.sort_values("created_at").to_dict("records"):
+            by_hash.setdefault(str(row["config_hash"]), []).append(row)
+    planned: list[PlannedRun] = []
+    for spec in specs:
+        twins = by_hash.get(spec.config_hash(), [])
+        finished = [t for t in twins if t["status"] == "finished"]
+        running = [t for t in twins if t["status"] == "running"]
+        resumable = [t for t in twins if t["status"] in RESUMABLE and t["checkpoint"]]
+        if finished:
+            twin = finished[-1]
+            planned.append(PlannedRun(spec, "skip", twin["run_id"], _twin_note("finished", twin, spec), twin))
+        elif running:
+            twin = running[-1]
+            planned.append(PlannedRun(spec, "running", twin["run_id"], "running in another process", twin))
+        elif resumable:
+            twin = resumable[-1]
+            note = f"{twin['status']} at step {int(twin['steps']):,}"
+            planned.append(PlannedRun(spec, "resume", twin["run_id"], note, twin))
+        else:
+            earlier = sorted({t["status"] for t in twins})
+            note = f"earlier twin {', '.join(earlier)}" if earlier else ""
+            planned.append(PlannedRun(spec, "run", "", note))
+    return planned
+
+
+def _twin_note(word: str, twin: dict[str, Any], spec: RunSpec) -> str:
+    if (twin["preset"], twin["variant"]) == (spec.preset, spec.variant):
+        return word
+    origin = f"{twin['preset']}/{twin['variant']}" if twin["preset"] else "outside presets"
+    return f"{word}, identical run of {origin}"
+
+
+def adopt_twins(planned: Sequence[PlannedRun], ledger: Any) -> int:
+    """Tag finished twins from other presets/variants as this preset's runs; returns how many.
+
+    A skipped spec's twin may carry another preset's stamp (the same experiment appears in two
+    presets). The tag ``preset:<name>/<variant>`` lets tables and figures of this preset find it.
+    Only finished runs are tagged: nothing else writes their rows any more.
+    """
+    from marlbench.reports.data import alias_tag
+
+    count = 0
+    for item in planned:
+        twin = item.twin
+        if item.action != "skip" or twin is None:
+            continue
+        if (twin["preset"], twin["variant"]) == (item.spec.preset, item.spec.variant):
+            continue
+        tag = alias_tag(item.spec.preset, item.spec.variant)
+        tags = [t for t in str(twin["tags"]).split(",") if t]
+        if tag not in tags:
+            ledger.update_run(twin["run_id"], tags=",".join([*tags, tag]))
+            twin["tags"] = ",".join([*tags, tag])
+            count += 1
+    return count
+
+
+def execute(
+    todo: Sequence[PlannedRun], ledger: Any, *, jobs: int = 1, progress: ProgressSink | None = None
+) -> list[dict[str, Any]]:
+    """Run the ``run`` and ``resume`` entries of ``todo``; returns their final ledger rows.
+
+    A run that raises is recorded by the runner (failed / diverged) and returned as
+    ``{'status': 'failed', 'error': ...}``; Ctrl-C propagates after the runs mark themselves interrupted.
+    """
+    from marlbench.runner import run
+
+    work = [p for p in todo if p.action in ("run", "resume")]
+    if not work:
+        return []
+    ledger.check_writable()
+    progress = progress or NullProgress()
+    if jobs <= 1 or len(work) == 1:
+        rows = []
+        for item in work:
+            try:
+                rows.append(run(item.spec, ledger, progress, resume=item.run_id or None))
+            except MarlbenchError as exc:
+                rows.append(_failure(item.spec, str(exc)))
+            except Exception as exc:  # recorded in the run row by the runner; keep going with the others
+                rows.append(_failure(item.spec, f"{type(exc).__name__}: {exc}"))
+        return rows
+    return _in_processes(work, ledger, jobs, progress)
+
+
+def _failure(spec: RunSpec, error: str) -> dict[str, Any]:
+    return {"status": "failed", "error": error, "algo": spec.algo, "seed": spec.seed, "variant": spec.variant}
+
+
+def _worker(spec_json: str, ledger_root: str, queue: Any, threads: int, resume: str) -> dict[str, Any]:
+    """Entry point of a worker process: one run (or resume) with progress sent through ``queue``."""
+    from marlbench.ledger import Ledger
+    from marlbench.progress import QueueProgress
+    from marlbench.runner import run
+
+    spec = RunSpec.from_json(spec_json)
+    try:
+        return run(
+            spec,
+            Ledger(ledger_root, create=True),
+            QueueProgress(queue),
+            resume=resume or None,
+            threads=threads,
+        )
+    except KeyboardInterrupt:
+        return {"status": "interrupted", "algo": spec.algo, "seed": spec.seed, "variant": spec.variant}
+    except MarlbenchError as exc:
+        return _failure(spec, str(exc))
+    except Exception as exc:
+        return _failure(spec, f"{type(exc).__name__}: {exc}")
+
+
+def _in_processes(work: Sequence[PlannedRun], ledger: Any, jobs: int, progress: ProgressSink) -> list[dict]:
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import ProcessPoolExecutor
+
+    from marlbench.progress import QueueProgress
+
+    threads = int(os.environ.get("MARLBENCH_THREADS", "1"))
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        events = manager.Queue()
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(_worker, p.spec.to_json(), str(ledger.root), events, threads, p.run_id)
+                for p in work
+            ]
+            try:
+                while not all(f.done() for f in futures):
+                    with contextlib.suppress(queue_mod.Empty):
+                        QueueProgress.replay(events.get(timeout=0.2), progress)
+                while True:
+                    try:
+                        QueueProgress.replay(events.get_nowait(), progress)
+                    except queue_mod.Empty:
+                        break
+            except KeyboardInterrupt:
+                pool.shutdown(wait=True, cancel_futures=True)  # children mark their runs interrupted
+                raise
+            return [f.result() for f in futures]
