@@ -391,6 +391,7 @@ def run(
                 wall_time_s=time.time() - recorder.started,
                 finished_at=time.time(),
             )
+            progress.update(run_id, recorder.steps, {})
             progress.finish(run_id, status)
     return final
 

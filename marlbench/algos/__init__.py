@@ -99,3 +99,45 @@ def build(spec: AlgoSpec, env: EnvContext, config: Any, seed: int, device: str =
     except (TypeError, ValueError):
         takes_device = False
     return cls(env, config, seed, device=device) if takes_device else cls(env, config, seed)
+
+
+# ---- in-repo algorithms (classes imported lazily) ---------------------------------------------
+_DISCRETE = frozenset({"discrete"})
+_BOTH = frozenset({"discrete", "continuous"})
+
+register_in_repo(
+    "lbs",
+    "marlbench.algos.lbs",
+    "LBS",
+    "LBSConfig",
+    description="Large Batch Sharing: independent DQNs learning from a shared large batch (paper 004)",
+    action_kinds=_DISCRETE,
+    paper="004",
+)
+register_in_repo(
+    "idqn",
+    "marlbench.algos.lbs",
+    "IDQN",
+    "DQNConfig",
+    description="independent DQN: own network and own buffer per agent (paper 004 baseline)",
+    action_kinds=_DISCRETE,
+    paper="004",
+)
+register_in_repo(
+    "idqn-shared-buffer",
+    "marlbench.algos.lbs",
+    "IDQNSharedBuffer",
+    "DQNConfig",
+    description="independent DQNs sampling one shared buffer uniformly (paper 004 baseline)",
+    action_kinds=_DISCRETE,
+    paper="004",
+)
+register_in_repo(
+    "ps-dqn",
+    "marlbench.algos.lbs",
+    "PSDQN",
+    "DQNConfig",
+    description="parameter-sharing DQN: one network and one buffer for all agents (paper 004 baseline)",
+    action_kinds=_DISCRETE,
+    paper="004",
+)

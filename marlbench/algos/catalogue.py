@@ -136,6 +136,16 @@ CATALOGUE: tuple[CatalogueRow, ...] = (
     ),
     CatalogueRow("IDQN", "idqn", "in-repo", "discrete", "independent DQN learners, own network and buffer"),
     CatalogueRow(
+        "PS-DQN", "ps-dqn", "in-repo", "discrete", "one DQN network and buffer shared by all agents"
+    ),
+    CatalogueRow(
+        "IDQN, shared buffer",
+        "idqn-shared-buffer",
+        "in-repo",
+        "discrete",
+        "independent DQNs sampling one buffer shared by all agents",
+    ),
+    CatalogueRow(
         "Q-Learning",
         None,
         "not offered: tabular; use dqn",

@@ -18,8 +18,9 @@ value at the final step is the episode's total).
 Upstream behaviour worth knowing (not changed here): with ``surround=True`` an evader is removed
 when every open neighbouring cell (4, fewer at a wall) holds a pursuer, and ``n_catch`` is then
 unused; with ``surround=False`` it is removed when ``n_catch`` pursuers stand on its cell. The
-parallel API sums the rewards of the 8 sequential sub-steps of one cycle, so a tag is paid as
-``tag_reward / n_pursuers`` per sub-step.
+parallel API sums the rewards of the ``n_pursuers`` sequential sub-steps of one cycle: tags pay
+``tag_reward / n_pursuers`` per adjacent evader at every sub-step (about ``tag_reward`` per cycle),
+catch and urgency rewards once per cycle.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ register(
     EnvSpec(
         name="pursuit",
         make=make_pursuit,
-        description="SISL Pursuit: 8 pursuers surround 30 random evaders on a 16x16 grid (paper 004, Table 1)",
+        description="SISL Pursuit: 8 pursuers surround 30 random evaders on a 16x16 grid (004, Table 1)",
         n_agents=lambda o: int(o["n_pursuers"]),
         episode_length=lambda o: int(o["max_cycles"]),
         obs_kind="image",
