@@ -141,3 +141,12 @@ register_in_repo(
     action_kinds=_DISCRETE,
     paper="004",
 )
+register_in_repo(
+    "maddpg",
+    "marlbench.algos.maddpg",
+    "MADDPG",
+    "MADDPGConfig",
+    description="MADDPG: decentralized actors, a critic per agent, optional PER and messages (paper 000)",
+    action_kinds=_BOTH,
+    paper="000, 001 (MADDPG-1/-3 with comm_dim)",
+)
