@@ -56,3 +56,25 @@ def make(length: int = 4, continuous: bool = False) -> CountingEnv:
 
 def not_an_env() -> int:
     return 3
+
+
+class Interrupt:
+    """Raise KeyboardInterrupt once, on the global step given by ``at`` (shared by every env copy)."""
+
+    remaining: int | None = None
+
+
+class InterruptingEnv(CountingEnv):
+    """CountingEnv that simulates the user's Ctrl-C once, after ``Interrupt.remaining`` steps."""
+
+    def step(self, actions):
+        if Interrupt.remaining is not None:
+            Interrupt.remaining -= 1
+            if Interrupt.remaining <= 0:
+                Interrupt.remaining = None
+                raise KeyboardInterrupt
+        return super().step(actions)
+
+
+def make_interrupting(length: int = 4) -> InterruptingEnv:
+    return InterruptingEnv(length=length)
