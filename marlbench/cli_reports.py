@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from marlbench.cli import LedgerOpt, _ledger, app, fail, user_errors
+from marlbench.cli import LedgerOpt, _ledger, _width, app, fail, user_errors
 
 preset_app = typer.Typer(
     help="Experiments of the papers as presets: list, show and run them.", no_args_is_help=True
@@ -28,7 +28,7 @@ QUICKSTART = "marlbench preset run quickstart"
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, width=_width(sys.stderr if stderr else sys.stdout))
 
 
 def _note(text: str) -> None:

@@ -155,9 +155,13 @@ class Preset:
 # finding preset files
 # ---------------------------------------------------------------------------------------------
 def preset_dirs() -> list[Path]:
-    """Where presets are looked up, in order: $MARLBENCH_PRESETS, the source tree, ./presets."""
+    """Where presets are looked up, in order: $MARLBENCH_PRESETS, the installed package, ./presets.
+
+    The package's ``preset_files`` is a link to the top-level ``presets/`` in a source checkout
+    and a copy of it in an installed wheel.
+    """
     dirs = [Path(p) for p in os.environ.get("MARLBENCH_PRESETS", "").split(os.pathsep) if p]
-    dirs.append(Path(marlbench.__file__).resolve().parent.parent / "presets")
+    dirs.append(Path(marlbench.__file__).parent / "preset_files")
     dirs.append(Path.cwd() / "presets")
     unique: list[Path] = []
     for d in dirs:
