@@ -22,7 +22,7 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/marlbench preset run quickstart --seeds 2 --jobs 2 --ledger $(LEDGER)
 	$(BIN)/marlbench compare --preset quickstart --ledger $(LEDGER)
-	$(BIN)/marlbench report --figure learning-curves --env mpe-spread --ledger $(LEDGER)
+	$(BIN)/marlbench report --figure learning-curves --preset quickstart --ledger $(LEDGER)
 
 # pytest's exit code 5 (no tests collected) counts as a failure.
 test: install
