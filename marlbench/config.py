@@ -104,13 +104,17 @@ def resolve(spec: RunSpec) -> RunSpec:
     env_spec = get_spec(spec.env)
     options = env_spec.resolve_options(spec.env_options)
     env_ctx = EnvContext(env_spec, options, spec.seed)
-    if env_spec.single_agent and algo.multi_agent and not algo.source.startswith("SB3"):
+    if env_spec.single_agent and algo.multi_agent and "shared weights" not in algo.source:
         raise ConfigError(
             f"'{algo.name}' is a multi-agent algorithm and '{env_spec.name}' has one agent",
             "use an SB3 algorithm such as ppo or a2c",
         )
     algo.check_env(env_ctx)
-    config = resolve_config(algo.config_cls(), spec.hyperparams, algo.name)
+    # environment-dependent defaults (e.g. the RL Zoo's Atari settings) sit under the user's --set
+    from marlbench.algos.sb3 import SB3_ALGOS, env_defaults
+
+    defaults = env_defaults(algo.name, env_spec) if algo.name in SB3_ALGOS else {}
+    config = resolve_config(algo.config_cls(), {**defaults, **spec.hyperparams}, algo.name)
     spec.resolved = {
         "env_options": options,
         "hyperparams": dataclasses.asdict(config),

@@ -1,12 +1,35 @@
-"""Stable-Baselines3 (and sb3-contrib) baselines with shared weights across agents.
+"""Stable-Baselines3 (and sb3-contrib) baselines: shared weights on multi-agent envs, single agent on Atari.
 
-Every agent of every env copy is one slot of an SB3 VecEnv (see :mod:`marlbench.envs.wrap`), so a
-single SB3 policy is trained on all agents' experience (parameter sharing). Budgets are in
-environment steps: ``learn(total_steps)`` runs SB3 for ``total_steps * n_agents`` slot steps.
+Multi-agent environments: every agent of every env copy is one slot of an SB3 VecEnv (see
+:mod:`marlbench.envs.wrap`), so a single SB3 policy is trained on all agents' experience
+(parameter sharing). Budgets are in environment steps: ``learn(total_steps)`` runs SB3 for
+``total_steps * n_agents`` slot steps.
+
+Atari environments (:mod:`marlbench.envs.atari`, 1 agent): an SB3 ``DummyVecEnv`` of ``n_envs``
+training-form games (reward clipping and episodic life) under :class:`GameScoreVecEnv`, which
+records one ledger episode per whole game with the raw game score as its reward and the sum of
+clipped rewards as ``metric_clipped_return``. Evaluation plays the evaluation-form env (whole
+games, raw scores, the same observation pipeline).
 
 Hyperparameters are the SB3 constructor's own arguments with SB3's defaults (read from its
-signature, so ``--set`` accepts exactly what SB3 accepts), plus ``n_envs`` (env copies side by
-side), ``net_arch`` and ``activation``.
+signature, so ``--set`` accepts exactly what SB3 accepts), plus marlbench's own:
+
+* ``n_envs`` (env copies side by side), ``net_arch``, ``activation``;
+* ``policy``: ``auto`` (SB3's standard policy for the observation: NatureCNN on large images, an
+  MLP otherwise, their LSTM forms for recurrent-ppo), ``cnn`` (paper 002's Model 2) or
+  ``cnn-lstm`` (paper 002's Model 3; ``a2c`` then runs
+  :class:`~marlbench.algos.atari_models.RecurrentA2C`, ``ppo`` runs sb3-contrib's RecurrentPPO);
+  with ``cnn``/``cnn-lstm`` ``activation`` is the conv activation (default relu; ``silu`` as in
+  paper 002) and ``net_arch`` defaults to none (linear heads, as in the paper);
+* ``optimizer`` (``""`` = the algorithm's default, ``rmsprop``, ``rmsprop-tf``, ``adam``) and
+  ``weight_decay`` (paper 002: RMSProp, weight decay 0.1);
+* ``linear_schedule``: learning rate (and PPO's clip range) decay linearly to 0 (the RL Zoo's ``lin_``);
+* on-policy algorithms: ``temperature`` (``T`` or ``T_init:T_min``, paper 002 section 5) and
+  ``temperature_episodes`` (its C; 0 = the paper's per-game value on Atari).
+
+Per-environment defaults (:func:`env_defaults`): on Atari, a2c, ppo, recurrent-ppo, dqn and
+qrdqn start from the RL Zoo's Atari hyperparameters (:data:`ATARI_DEFAULTS`), the reference rows of
+paper 002's table; ``--set`` still overrides each.
 """
 
 from __future__ import annotations
@@ -17,7 +40,7 @@ import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial, partialmethod
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +120,83 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "policy_delay": (1, None, False),
     "n_critic_updates": (1, None, False),
     "target_kl": (0.0, None, True),
+    "weight_decay": (0.0, None, False),
+    "temperature_episodes": (0, None, False),
 }
+
+ON_POLICY_DISCRETE = ("ppo", "a2c", "trpo", "recurrent-ppo")
+"""Algorithms with a categorical actor, hence a ``temperature`` hyperparameter (paper 002)."""
+
+POLICY_SUPPORT: dict[str, tuple[str, ...]] = {
+    "cnn": ("ppo", "a2c", "trpo", "dqn", "qrdqn"),
+    "cnn-lstm": ("ppo", "a2c", "recurrent-ppo"),
+}
+"""Which algorithms accept ``policy=cnn`` (paper 002's Model 2) and ``policy=cnn-lstm`` (Model 3)."""
+
+ATARI_DEFAULTS: dict[str, dict[str, Any]] = {
+    "a2c": {"n_envs": 16, "ent_coef": 0.01, "vf_coef": 0.25, "optimizer": "rmsprop-tf"},
+    "ppo": {
+        "n_envs": 8,
+        "n_steps": 128,
+        "n_epochs": 4,
+        "batch_size": 256,
+        "learning_rate": 2.5e-4,
+        "clip_range": 0.1,
+        "linear_schedule": True,
+        "vf_coef": 0.5,
+        "ent_coef": 0.01,
+    },
+    "recurrent-ppo": {
+        "n_envs": 8,
+        "n_steps": 128,
+        "n_epochs": 4,
+        "batch_size": 256,
+        "learning_rate": 2.5e-4,
+        "clip_range": 0.1,
+        "linear_schedule": True,
+        "vf_coef": 0.5,
+        "ent_coef": 0.01,
+    },
+    "dqn": {
+        "buffer_size": 100_000,
+        "learning_rate": 1e-4,
+        "batch_size": 32,
+        "learning_starts": 100_000,
+        "target_update_interval": 1000,
+        "train_freq": 4,
+        "gradient_steps": 1,
+        "exploration_fraction": 0.1,
+        "exploration_final_eps": 0.01,
+        "optimize_memory_usage": False,
+    },
+    "qrdqn": {
+        "buffer_size": 100_000,
+        "learning_starts": 50_000,
+        "exploration_fraction": 0.025,
+        "optimize_memory_usage": False,
+    },
+}
+"""Atari hyperparameters of the reference rows: the RL Zoo's ``hyperparams/<algo>.yml`` ``atari``
+entries (rl-baselines3-zoo, 2026): a2c (n_envs 16, ent_coef 0.01, vf_coef 0.25, RMSpropTFLike with
+eps 1e-5, which is SB3's ``rms_prop_eps``), ppo (n_envs 8, n_steps 128, n_epochs 4, batch 256,
+lr lin_2.5e-4, clip lin_0.1, vf 0.5, ent 0.01), dqn (as listed), qrdqn (learning_starts 50k,
+exploration_fraction 0.025). recurrent-ppo takes the Zoo's ppo_lstm values, which equal ppo's
+(the Zoo also sets lstm_hidden_size 128, a separate critic off, and no episodic life: not applied).
+Deviation: qrdqn's buffer is 100k transitions (the Zoo keeps sb3-contrib's 1M, about 56 GB of
+84x84x4 frames); dqn's 100k is the Zoo's own value. Frame stack 4 and the AtariWrapper
+preprocessing are the env's (:mod:`marlbench.envs.atari`)."""
+
+
+def env_defaults(algo: str, env_spec: Any) -> dict[str, Any]:
+    """Hyperparameter defaults of ``algo`` that depend on the environment (overridden by ``--set``).
+
+    Atari environments get :data:`ATARI_DEFAULTS`; every other environment gets none. Meant to be
+    merged under the user's overrides when a run spec is resolved:
+    ``{**env_defaults(algo, env_spec), **spec.hyperparams}``.
+    """
+    if getattr(env_spec, "family", "") == "atari":
+        return dict(ATARI_DEFAULTS.get(algo, {}))
+    return {}
 
 
 @cache
@@ -138,9 +237,80 @@ def sb3_config_cls(name: str) -> type:
     )
     if name in ("td3", "ddpg"):
         fields.append(("action_noise_std", float, hp(0.1, "std of Gaussian exploration noise", low=0.0)))
-    cls = dataclasses.make_dataclass(f"{entry.cls}Config", fields)
-    cls.__doc__ = f"Hyperparameters of SB3 {entry.cls} (SB3 defaults), with shared weights across agents."
+    fields += _marlbench_fields(name)
+    cls = dataclasses.make_dataclass(
+        f"{entry.cls}Config", fields, namespace={"validate": partialmethod(_validate_config, name)}
+    )
+    cls.__doc__ = (
+        f"Hyperparameters of SB3 {entry.cls} (SB3 defaults; RL Zoo values on Atari, see ATARI_DEFAULTS), "
+        "with shared weights across agents on multi-agent environments."
+    )
     return cls
+
+
+def _marlbench_fields(name: str) -> list[tuple[str, Any, Any]]:
+    """Policy, optimizer, schedule and (on-policy) temperature fields; see the module docstring."""
+    from marlbench.algos.atari_models import OPTIMIZERS
+
+    fields: list[tuple[str, Any, Any]] = [
+        (
+            "policy",
+            str,
+            hp(
+                "auto",
+                "auto: SB3's policy for the observation; cnn: paper 002 Model 2; cnn-lstm: Model 3",
+                choices=("auto", "cnn", "cnn-lstm"),
+            ),
+        ),
+        (
+            "optimizer",
+            str,
+            hp(
+                "",
+                "'' (algorithm default), rmsprop, rmsprop-tf or adam (paper 002: rmsprop)",
+                choices=OPTIMIZERS,
+            ),
+        ),
+        ("weight_decay", float, hp(0.0, "L2 weight decay of the optimizer (paper 002: 0.1)", low=0.0)),
+        ("linear_schedule", bool, hp(False, "decay learning_rate (and PPO's clip_range) linearly to 0")),
+    ]
+    if name in ON_POLICY_DISCRETE:
+        fields += [
+            (
+                "temperature",
+                str,
+                hp("", "softmax temperature T or T_init:T_min annealed over episodes ('' = none; paper 002)"),
+            ),
+            (
+                "temperature_episodes",
+                int,
+                hp(
+                    0,
+                    "C: episodes to anneal T_init to T_min (0 = paper 002's: Pong 10000, Breakout 50000)",
+                    low=0,
+                ),
+            ),
+        ]
+    return fields
+
+
+def _validate_config(config: Any, name: str) -> None:
+    """Checks across fields (called by ``resolve_config`` after the per-field ranges)."""
+    from marlbench.algos.atari_models import TemperatureSchedule
+
+    policy = config.policy
+    if policy != "auto" and name not in POLICY_SUPPORT[policy]:
+        able = ", ".join(POLICY_SUPPORT[policy])
+        hint = (
+            " (recurrent-ppo is already recurrent: use ppo --set policy=cnn)"
+            if name == "recurrent-ppo"
+            else ""
+        )
+        raise ConfigError(
+            f"'{name}' does not support policy={policy}{hint}", f"policy={policy} works with: {able}"
+        )
+    if name in ON_POLICY_DISCRETE:
+        TemperatureSchedule.parse(config.temperature, max(1, config.temperature_episodes))
 
 
 def _policy_kwargs(config: Any) -> dict[str, Any]:
@@ -159,10 +329,24 @@ def _policy_kwargs(config: Any) -> dict[str, Any]:
     return kwargs
 
 
+_OWN_FIELDS = {
+    "n_envs",
+    "net_arch",
+    "activation",
+    "action_noise_std",
+    "policy",
+    "optimizer",
+    "weight_decay",
+    "linear_schedule",
+    "temperature",
+    "temperature_episodes",
+}
+"""Config fields marlbench handles itself (not SB3 constructor arguments)."""
+
+
 def _sb3_kwargs(name: str, config: Any) -> dict[str, Any]:
     """The constructor arguments: the config minus marlbench's own fields."""
-    own = {"n_envs", "net_arch", "activation", "action_noise_std"}
-    kwargs = {k: v for k, v in dataclasses.asdict(config).items() if k not in own}
+    kwargs = {k: v for k, v in dataclasses.asdict(config).items() if k not in _OWN_FIELDS}
     if (
         isinstance(kwargs.get("ent_coef"), str)
         and kwargs["ent_coef"] != "auto"
@@ -175,6 +359,157 @@ def _sb3_kwargs(name: str, config: Any) -> dict[str, Any]:
                 f"ent_coef='{kwargs['ent_coef']}' is not a number or 'auto'", "e.g. 0.01"
             ) from None
     return kwargs
+
+
+def _is_large_image(space: Any) -> bool:
+    """An SB3 image space (uint8, 1-4 channels first or last) at least 36 pixels on each side."""
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+
+    if not is_image_space(space, check_channels=False):
+        return False
+    shape = space.shape
+    spatial = shape[1:] if is_image_space_channels_first(space) else shape[:2]
+    return min(spatial) >= 36
+
+
+@dataclass
+class ModelSetup:
+    """What to construct: the SB3 class, its ``policy`` argument, ``policy_kwargs`` and other arguments."""
+
+    model_cls: type
+    policy: Any
+    policy_kwargs: dict[str, Any]
+    kwargs: dict[str, Any]
+    recurrent: bool
+
+
+def model_setup(name: str, config: Any, observation_space: Any, action_space: Any) -> ModelSetup:
+    """Choose the model class and policy for ``config.policy`` (see the module docstring).
+
+    ``auto`` keeps SB3's standard policies (NatureCNN ``CnnPolicy`` on large images); a
+    ``temperature`` swaps in the same network with :class:`TemperatureActorCriticPolicy`.
+    ``cnn`` is paper 002's Model 2 (actor-critic policy, or Q-network features for dqn/qrdqn);
+    ``cnn-lstm`` is Model 3 in RecurrentPPO (ppo, recurrent-ppo) or RecurrentA2C (a2c).
+    """
+    from gymnasium import spaces
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.torch_layers import NatureCNN
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from marlbench.algos import atari_models as am
+
+    entry = SB3_ALGOS[name]
+    kwargs = _sb3_kwargs(name, config)
+    policy_kwargs = _policy_kwargs(config)
+    image = _is_large_image(observation_space)
+    temperature = getattr(config, "temperature", "")
+    if temperature and not isinstance(action_space, spaces.Discrete):
+        raise ConfigError(
+            f"temperature={temperature} needs discrete actions", "drop --set temperature for this environment"
+        )
+    model_cls: type = sb3_class(name)
+    recurrent = name == "recurrent-ppo"
+    policy: Any
+    if config.policy == "auto":
+        if temperature:
+            policy = am.TemperatureRecurrentPolicy if recurrent else am.TemperatureActorCriticPolicy
+            if image:
+                policy_kwargs["features_extractor_class"] = NatureCNN
+        elif recurrent:
+            policy = "CnnLstmPolicy" if image else "MlpLstmPolicy"
+        else:
+            policy = "CnnPolicy" if image else "MlpPolicy"
+    else:
+        if not image:
+            raise ConfigError(
+                f"policy={config.policy} needs image observations of at least 36x36, not {observation_space}",
+                "use policy=auto on this environment",
+            )
+        model = 2 if config.policy == "cnn" else 3
+        policy_kwargs["features_extractor_class"] = am.PaperCNN
+        policy_kwargs["features_extractor_kwargs"] = {
+            "model": model,
+            "activation": config.activation or "relu",
+        }
+        policy_kwargs.setdefault("net_arch", [])
+        if model == 2:
+            policy = am.TemperatureActorCriticPolicy if entry.on_policy else "CnnPolicy"
+        else:
+            policy, recurrent = am.Model3Policy, True
+            if name == "a2c":
+                # A2C's update on recurrent rollouts: one full-batch step per rollout (RecurrentA2C).
+                model_cls = am.RecurrentA2C
+                kwargs["batch_size"] = int(config.n_steps) * int(config.n_envs)
+                kwargs["n_epochs"] = 1
+            else:
+                model_cls = RecurrentPPO
+    # optimizer: A2C's own RMSprop default is kept when the class is not SB3's A2C any more
+    a2c_rms = name == "a2c" and bool(kwargs.get("use_rms_prop", False))
+    rms_eps = float(kwargs.get("rms_prop_eps", 1e-5))
+    optimizer = config.optimizer
+    if model_cls is not sb3_class(name) and name == "a2c" and not optimizer:
+        optimizer = "rmsprop" if a2c_rms else "adam"
+    policy_kwargs.update(
+        am.optimizer_spec(
+            optimizer,
+            config.weight_decay,
+            on_policy=entry.on_policy,
+            a2c_rms_prop=a2c_rms,
+            rms_prop_eps=rms_eps,
+        )
+    )
+    if temperature:
+        policy_kwargs["temperature"] = am.TemperatureSchedule.parse(temperature, 1).initial  # type: ignore[union-attr]
+    if config.linear_schedule:
+        for key in ("learning_rate", "clip_range"):
+            if isinstance(kwargs.get(key), int | float):
+                kwargs[key] = LinearSchedule(float(kwargs[key]), 0.0, 1.0)
+    accepted = set(inspect.signature(model_cls.__init__).parameters)
+    kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    return ModelSetup(model_cls, policy, policy_kwargs, kwargs, recurrent)
+
+
+def _build_game_score_class() -> type:
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
+    class GameScoreVecEnv(VecEnvWrapper):
+        """SB3 VecEnv over Atari games that records one episode per whole game.
+
+        Each copy's :class:`marlbench.envs.atari.GameScore` reports a finished game in
+        ``info["game"]``; the record's reward is the raw (unclipped) score, its length the number
+        of the learner's actions in the game (as evaluation counts it; steps the wrappers take
+        themselves, FIRE after a reset, are not actions), and its ``clipped_return`` metric the sum
+        of the clipped rewards. Lost lives (terminal for the learner in training) do not end a record.
+        """
+
+        def __init__(self, venv: Any, agent: str) -> None:
+            super().__init__(venv)
+            self.agent = agent
+            self.finished: list[EpisodeRecord] = []
+            self._actions = np.zeros(self.num_envs, dtype=np.int64)
+
+        def reset(self) -> Any:
+            self._actions[:] = 0
+            return self.venv.reset()
+
+        def step_wait(self) -> Any:
+            observations, rewards, dones, infos = self.venv.step_wait()
+            self._actions += 1
+            for k, info in enumerate(infos):
+                game = info.get("game")
+                if game:
+                    self.finished.append(
+                        EpisodeRecord(
+                            env_index=k,
+                            rewards={self.agent: float(game["score"])},
+                            lengths={self.agent: int(self._actions[k])},
+                            metrics={self.agent: {"clipped_return": float(game["clipped_return"])}},
+                        )
+                    )
+                    self._actions[k] = 0
+            return observations, rewards, dones, infos
+
+    return GameScoreVecEnv
 
 
 def _build_tracker_class() -> type:
@@ -258,47 +593,82 @@ def _build_tracker_class() -> type:
 
 
 class SB3Shared:
-    """An SB3 algorithm trained with one policy shared by all agents."""
+    """An SB3 algorithm: one policy shared by all agents, or a single-agent learner on Atari."""
 
     def __init__(self, env: EnvContext, config: Any, seed: int, *, name: str, device: str = "cpu") -> None:
         from stable_baselines3.common.utils import set_random_seed
-
-        from marlbench.envs.wrap import concat_vec_env
 
         self.name = name
         self.env = env
         self.config = config
         self.seed = seed
         self.steps_done = 0
+        self.episodes_done = 0
         set_random_seed(seed)
-        venv, agents = concat_vec_env(env.make, config.n_envs, seed)
-        self.vec_env = _build_tracker_class()(venv, agents)
+        self.single_agent = env.spec.family == "atari"
+        if self.single_agent:
+            from stable_baselines3.common.vec_env import DummyVecEnv
+
+            from marlbench.envs.atari import AGENT, make_training_env
+
+            games = [partial(make_training_env, env.spec.name, **env.options) for _ in range(config.n_envs)]
+            self.vec_env = _build_game_score_class()(DummyVecEnv(games), AGENT)
+            agents = [AGENT]
+        else:
+            from marlbench.envs.wrap import concat_vec_env
+
+            venv, agents = concat_vec_env(env.make, config.n_envs, seed)
+            self.vec_env = _build_tracker_class()(venv, agents)
         self.vec_env.seed(seed)
         self.agents = agents
         self.n_agents = len(agents)
-        obs_shape = self.vec_env.observation_space.shape or ()
-        policy = "MlpPolicy"
-        if name == "recurrent-ppo":
-            policy = "MlpLstmPolicy"
-        elif len(obs_shape) == 3 and min(obs_shape[:2]) >= 36:
-            policy = "CnnPolicy"
-        kwargs = _sb3_kwargs(name, config)
+        setup = model_setup(name, config, self.vec_env.observation_space, self.vec_env.action_space)
+        self.recurrent = setup.recurrent
+        self._model_cls = setup.model_cls
+        self.temperature = self._temperature_schedule()
+        kwargs = setup.kwargs
         if name in ("td3", "ddpg"):
             from stable_baselines3.common.noise import NormalActionNoise
 
             dim = int(np.prod(self.vec_env.action_space.shape))
             kwargs["action_noise"] = NormalActionNoise(np.zeros(dim), np.full(dim, config.action_noise_std))
-        self.model = sb3_class(name)(
-            policy,
+        self.model = setup.model_cls(
+            setup.policy,
             self.vec_env,
-            policy_kwargs=_policy_kwargs(config) or None,
+            policy_kwargs=setup.policy_kwargs or None,
             device=device,
             verbose=0,
             seed=seed,
             **kwargs,
         )
+        self._apply_temperature()
         self._lstm_state: Any = None
         self._episode_start = True
+        self._eval_source: Any = None
+
+    def _temperature_schedule(self) -> Any:
+        """Paper 002's temperature schedule for this run, or None (C from the config or the paper)."""
+        text = getattr(self.config, "temperature", "")
+        if not text:
+            return None
+        from marlbench.algos.atari_models import TemperatureSchedule
+
+        episodes = int(self.config.temperature_episodes)
+        if episodes == 0 and self.single_agent:
+            from marlbench.envs.atari import PAPER_TEMPERATURE_EPISODES
+
+            episodes = PAPER_TEMPERATURE_EPISODES.get(self.env.spec.name, 0)
+        schedule = TemperatureSchedule.parse(text, episodes)
+        if schedule is None or (schedule.initial != schedule.minimum and episodes == 0):
+            raise ConfigError(
+                f"temperature={text} is annealed but paper 002 gives no C for '{self.env.spec.name}'",
+                "set temperature_episodes=C",
+            )
+        return schedule
+
+    def _apply_temperature(self) -> None:
+        if self.temperature is not None:
+            self.model.policy.temperature = self.temperature.value(self.episodes_done)
 
     # -- training -------------------------------------------------------------------------------
     def learn(self, total_steps: int, recorder: Recorder) -> None:
@@ -312,7 +682,9 @@ class SB3Shared:
                 algo.steps_done = int(self.model.num_timesteps // n)
                 if algo.vec_env.finished:
                     recorder.log_episodes(algo.steps_done, algo.vec_env.finished)
+                    algo.episodes_done += len(algo.vec_env.finished)
                     algo.vec_env.finished = []
+                    algo._apply_temperature()
                 recorder.tick(algo.steps_done)
                 return True
 
@@ -322,6 +694,8 @@ class SB3Shared:
                     for k, v in self.model.logger.name_to_value.items()
                     if isinstance(v, int | float)
                 }
+                if algo.temperature is not None:
+                    values["temperature"] = float(algo.model.policy.temperature)
                 if values:
                     recorder.log_stats(algo.steps_done, values)
 
@@ -333,7 +707,11 @@ class SB3Shared:
 
     # -- acting ---------------------------------------------------------------------------------
     def eval_env(self, seed: int) -> Any:
-        """The evaluation env, wrapped like the training env (padding, black death)."""
+        """The evaluation env: wrapped like the training env (padding, agent death), or on Atari the
+        evaluation-form game (whole games, raw scores, the training observation pipeline)."""
+        if self.single_agent:
+            self._eval_source = self.env.make(seed)
+            return self._eval_source
         from marlbench.envs.wrap import shared_policy_env
 
         return shared_policy_env(self.env.make(seed))
@@ -345,10 +723,12 @@ class SB3Shared:
     def act(self, observations: Mapping[str, np.ndarray], deterministic: bool = True) -> dict[str, Any]:
         names = [a for a in self.agents if a in observations]
         batch = np.stack([np.asarray(observations[a]) for a in names])
-        if self.name == "recurrent-ppo":
+        if self.recurrent:
             if self._lstm_state is not None and self._lstm_state[0].shape[1] != len(names):
                 self._lstm_state = None
-            starts = np.full(len(names), self._episode_start)
+            # a lost life restarts the LSTM in evaluation as the episodic-life reset does in training
+            new_life = bool(getattr(self._eval_source, "new_life", False))
+            starts = np.full(len(names), self._episode_start or new_life)
             actions, self._lstm_state = self.model.predict(
                 batch, state=self._lstm_state, episode_start=starts, deterministic=deterministic
             )
@@ -361,11 +741,16 @@ class SB3Shared:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save(directory / "model.zip")
-        (directory / "meta.json").write_text(json.dumps({"algo": self.name, "steps_done": self.steps_done}))
+        meta = {"algo": self.name, "steps_done": self.steps_done, "episodes_done": self.episodes_done}
+        (directory / "meta.json").write_text(json.dumps(meta))
 
     def load(self, directory: Path) -> None:
-        self.model = sb3_class(self.name).load(
-            directory / "model.zip", env=self.vec_env, device=self.model.device
-        )
+        self.model = self._model_cls.load(directory / "model.zip", env=self.vec_env, device=self.model.device)
         meta = json.loads((directory / "meta.json").read_text())
         self.steps_done = int(meta.get("steps_done", 0))
+        self.episodes_done = int(meta.get("episodes_done", 0))
+        self._apply_temperature()
+
+    def close(self) -> None:
+        """Close the training vector env (the evaluation env belongs to whoever asked for it)."""
+        self.vec_env.close()

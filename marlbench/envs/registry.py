@@ -159,6 +159,7 @@ BUILTIN_FAMILIES: list[str] = [
     "marlbench.envs.smarts_intersection",
     "marlbench.envs.particles",
     "marlbench.envs.sisl",
+    "marlbench.envs.atari",
 ]
 _MISSING_FAMILIES: dict[str, str] = {}
 
