@@ -111,7 +111,7 @@ def resolve(spec: RunSpec) -> RunSpec:
         )
     algo.check_env(env_ctx)
     # environment-dependent defaults (e.g. the RL Zoo's Atari settings) sit under the user's --set
-    from marlbench.algos.sb3 import SB3_ALGOS, env_defaults
+    from marlbench.algos.sb3_config import SB3_ALGOS, env_defaults
 
     defaults = env_defaults(algo.name, env_spec) if algo.name in SB3_ALGOS else {}
     config = resolve_config(algo.config_cls(), {**defaults, **spec.hyperparams}, algo.name)

@@ -16,7 +16,7 @@ from marlbench.errors import ConfigError, nearest
 
 
 def _sb3_specs() -> dict[str, AlgoSpec]:
-    from marlbench.algos.sb3 import SB3_ALGOS, sb3_config_cls
+    from marlbench.algos.sb3_config import SB3_ALGOS, sb3_config_cls
 
     specs = {}
     for name, entry in SB3_ALGOS.items():
@@ -149,4 +149,14 @@ register_in_repo(
     description="MADDPG: decentralized actors, a critic per agent, optional PER and messages (paper 000)",
     action_kinds=_BOTH,
     paper="000, 001 (MADDPG-1/-3 with comm_dim)",
+)
+register_in_repo(
+    "ctedd",
+    "marlbench.algos.ctedd",
+    "CTEDD",
+    "CTEDDConfig",
+    description="CTEDD: global policies with a shared global layer and learned exploration (eq. 5), "
+    "distilled into local policies with 1-d / 3-d messages (paper 001)",
+    action_kinds=frozenset({"continuous"}),
+    paper="001",
 )
