@@ -112,11 +112,13 @@ class EnvContext:
         """A fresh PettingZoo ParallelEnv."""
         return self.spec.make(seed=self.seed if seed is None else seed, **self.options)
 
-    def make_array(self, num_envs: int, seed: int | None = None) -> Any:
+    def make_array(self, num_envs: int, seed: int | None = None, with_state: bool = True) -> Any:
         """``num_envs`` copies as an :class:`~marlbench.envs.array.ArrayEnv`."""
         from marlbench.envs.array import make_array_env
 
-        return make_array_env(self.spec, self.options, num_envs, self.seed if seed is None else seed)
+        return make_array_env(
+            self.spec, self.options, num_envs, self.seed if seed is None else seed, with_state=with_state
+        )
 
     @property
     def n_agents(self) -> int:

@@ -439,7 +439,9 @@ class MADDPG:
 
     def _start_env(self) -> None:
         cfg = self.config
-        self._train_env = self.env.make_array(cfg.num_envs, seed=self.env.seed + self.steps_done)
+        self._train_env = self.env.make_array(
+            cfg.num_envs, seed=self.env.seed + self.steps_done, with_state=cfg.use_state
+        )
         self._obs = self._train_env.reset()
         self._state = self._train_env.state() if cfg.use_state else None
 

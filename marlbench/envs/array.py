@@ -84,8 +84,10 @@ class ParallelArrayEnv:
     one action space per environment).
     """
 
-    def __init__(self, make: Callable[[int], Any], num_envs: int, seed: int) -> None:
+    def __init__(self, make: Callable[[int], Any], num_envs: int, seed: int, with_state: bool = True) -> None:
         self.num_envs = num_envs
+        self.with_state = with_state
+        """Collect the global state on every step (set False when no learner reads it: it is not free)."""
         self._envs = [make(seed + i) for i in range(num_envs)]
         first = self._envs[0]
         self.agents: list[str] = list(first.possible_agents)
@@ -163,7 +165,8 @@ class ParallelArrayEnv:
         truncated = np.zeros((e, n), dtype=bool)
         alive_before = self._alive.copy()
         done = np.zeros(e, dtype=bool)
-        states = None if self.state_shape is None else np.zeros((e, *self.state_shape), np.float32)
+        keep_state = self.with_state and self.state_shape is not None
+        states = np.zeros((e, *self.state_shape), np.float32) if keep_state else None
         final_states = None if states is None else np.zeros_like(states)
         episodes: list[EpisodeRecord] = []
         for i, env in enumerate(self._envs):
@@ -224,8 +227,16 @@ class ParallelArrayEnv:
             env.close()
 
 
-def make_array_env(spec: Any, options: dict[str, Any], num_envs: int, seed: int) -> ArrayEnv:
-    """The native batched env of ``spec`` if it has one, else the loop adapter."""
+def make_array_env(
+    spec: Any, options: dict[str, Any], num_envs: int, seed: int, with_state: bool = True
+) -> ArrayEnv:
+    """The native batched env of ``spec`` if it has one, else the loop adapter.
+
+    ``with_state=False`` lets the loop adapter skip collecting ``state()`` on every step (a native
+    batched env has its state at hand and ignores the flag).
+    """
     if spec.make_array is not None:
         return spec.make_array(num_envs=num_envs, seed=seed, **options)
-    return ParallelArrayEnv(lambda s: spec.make(seed=s, **options), num_envs=num_envs, seed=seed)
+    return ParallelArrayEnv(
+        lambda s: spec.make(seed=s, **options), num_envs=num_envs, seed=seed, with_state=with_state
+    )
