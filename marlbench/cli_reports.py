@@ -59,8 +59,11 @@ def compare(
     ] = "rich",
     ledger: LedgerOpt = None,
 ) -> None:
-    """One row per algorithm (and variant) x environment: seeds, final score (mean, IQM, 95% CI), time."""
-    from marlbench.reports.compare import FORMATS, render, to_rich
+    """One row per algorithm (and variant) x environment: seeds, final score (mean, IQM, 95% CI), time.
+
+    Atari rows add the running mean score (last 100 training games) and the % of human expert.
+    """
+    from marlbench.reports.compare import FORMATS, render, running_mean_runs, to_rich
     from marlbench.reports.compare import compare as build
     from marlbench.reports.data import filter_runs, split_list
 
@@ -80,8 +83,10 @@ def compare(
     if chosen.empty:
         fail(_no_match(runs, env, algos, preset), f"produce them with: {_producer(env, algos, preset)}")
     evals = book.evals(list(chosen["run_id"]))
+    atari = running_mean_runs(chosen)  # their training games give the running mean and % of human
+    episodes = book.episodes(atari) if atari else None
     try:
-        table = build(chosen, evals, aggregate=aggregate, vs=vs)
+        table = build(chosen, evals, aggregate=aggregate, vs=vs, episodes=episodes)
     except ValueError as err:
         fail(str(err), "give --vs one of the algorithm names in the table")
     if fmt == "rich":

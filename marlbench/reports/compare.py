@@ -12,11 +12,29 @@ Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, docu
 :data:`FIELDS`)::
 
     label, algo, variant, setting, env, preset, seeds, runs, excluded, mean, iqm, ci_low, ci_high,
-    std, steps, wall_time_s, steps_per_s, collision_rate, completion_rate, p_improvement, per_agent
+    std, steps, wall_time_s, steps_per_s, collision_rate, completion_rate, p_improvement, per_agent,
+    running_mean, running_games, percent_human, percent_human_paper
 
 ``per_agent`` is an object ``{agent: mean over seeds of the agent's last-evaluation return}`` in
 JSON and, with ``--per-agent``, one CSV column ``per_agent:<agent>`` per agent. Missing values
 are ``null`` in JSON and empty in CSV.
+
+Atari environments (those with human reference scores, :data:`marlbench.envs.atari.HUMAN_REFERENCE`)
+also get paper 002's Fig. 7 columns, from the training episodes passed as ``episodes`` (each one a
+whole game with its raw, unclipped score):
+
+* ``running_mean``: per run, the mean raw score of its last :data:`~marlbench.reports.data.RUNNING_WINDOW`
+  (100) training games, the paper's "running mean" (it does not define it; 100 games is the
+  usual Atari window, SB3's ``ep_rew_mean``, and about what an exponential average with decay 0.99
+  spans); then the mean over the row's scored seeds;
+* ``percent_human``: ``100 * (running_mean - random) / (human - random)`` with the random-play and
+  human-expert scores of Mnih et al. 2015 (Pong -20.7 / 9.3, Breakout 1.7 / 31.8): random play
+  is 0%, the human expert 100%;
+* ``percent_human_paper``: the same with the game's lowest score (Pong -21, Breakout 0) in place of
+  random play, which is how paper 002's table computed its column (random Pong 1%, Breakout 5%).
+
+The reference scores are named in the caption (``references`` in JSON). Other environments leave
+these fields empty. They need ale-py (``marlbench[atari]``), which holds the reference scores.
 """
 
 from __future__ import annotations
@@ -31,7 +49,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marlbench.reports.data import AGGREGATION_WORDS, add_groups, agent_order, agent_scores, run_scores
+from marlbench.reports.data import (
+    AGGREGATION_WORDS,
+    RUNNING_WINDOW,
+    add_groups,
+    agent_order,
+    agent_scores,
+    run_scores,
+    running_scores,
+)
 from marlbench.reports.stats import CONFIDENCE, RESAMPLES, Summary, probability_of_improvement
 
 FIELDS: dict[str, str] = {
@@ -56,10 +82,45 @@ FIELDS: dict[str, str] = {
     "completion_rate": "share of agent-episodes of the last evaluation that reached the goal (SMARTS)",
     "p_improvement": "with --vs: probability that a seed of this row beats a seed of the baseline",
     "per_agent": "mean over seeds of each agent's last-evaluation return",
+    "running_mean": f"Atari: mean over seeds of the mean raw score of each run's last {RUNNING_WINDOW} "
+    "training games",
+    "running_games": f"Atari: training games in the running mean (fewest over seeds; {RUNNING_WINDOW} "
+    "unless a run played fewer)",
+    "percent_human": "Atari: running_mean as % of human expert, 100 (score - random) / (human - random), "
+    "random and human scores of Mnih et al. 2015",
+    "percent_human_paper": "Atari: running_mean as % of human expert with the game's lowest score in place "
+    "of random play (paper 002's Fig. 7 column)",
 }
 """Every field of a compare row and its meaning (the JSON/CSV contract)."""
 
 FORMATS = ("rich", "markdown", "csv", "latex", "json")
+ATARI_FIELDS = ("running_mean", "running_games", "percent_human", "percent_human_paper")
+"""The fields only Atari rows fill."""
+
+
+@dataclass(frozen=True)
+class HumanReference:
+    """Reference scores of one Atari game: random play and human expert (Mnih et al. 2015), floor."""
+
+    random: float
+    human: float
+    floor: float
+    """The game's lowest possible score (paper 002's baseline for % of human expert)."""
+
+
+def human_references() -> dict[str, HumanReference]:
+    """Env name -> its reference scores; empty when ale-py (``marlbench[atari]``) is not installed."""
+    try:
+        from marlbench.envs.atari import GAME_FLOOR, HUMAN_REFERENCE
+    except ImportError:
+        return {}
+    return {env: HumanReference(*HUMAN_REFERENCE[env], GAME_FLOOR[env]) for env in HUMAN_REFERENCE}
+
+
+def running_mean_runs(runs: pd.DataFrame) -> list[str]:
+    """Ids of the ``runs`` whose environment has human reference scores (their episodes feed the table)."""
+    references = human_references()
+    return [r for r, env in zip(runs["run_id"], runs["env"], strict=True) if env in references]
 
 
 @dataclass
@@ -71,6 +132,8 @@ class CompareTable:
     aggregation: str
     vs: str | None = None
     agents: list[str] = field(default_factory=list)
+    references: dict[str, HumanReference] = field(default_factory=dict)
+    """Reference scores of the table's Atari environments (named in the caption)."""
 
     @property
     def score_text(self) -> str:
@@ -81,6 +144,28 @@ class CompareTable:
             f"{AGGREGATION_WORDS[self.aggregation]}; across seeds: mean, IQM and {pct}% stratified "
             f"bootstrap CI of the mean ({RESAMPLES:,} resamples)."
         )
+
+    @property
+    def references_text(self) -> str:
+        """The Atari columns and their reference scores in words ('' without Atari rows)."""
+        if not self.references:
+            return ""
+        games = ", ".join(
+            f"{env} {_ref(ref.random)} / {_ref(ref.human)}" for env, ref in sorted(self.references.items())
+        )
+        floors = ", ".join(f"{env} {_ref(ref.floor)}" for env, ref in sorted(self.references.items()))
+        return (
+            f"Atari: running mean = mean raw score of each run's last {RUNNING_WINDOW} training games "
+            f"(whole games, unclipped), averaged over seeds; % human = 100 (running mean - random) / "
+            f"(human - random), with the random-play / human-expert scores of Mnih et al. 2015: {games}; "
+            f"% human (paper) puts the game's lowest score ({floors}) in place of random play, as "
+            f"paper 002's Fig. 7 does."
+        )
+
+    @property
+    def caption(self) -> str:
+        """The score sentence, then the Atari references when the table has Atari rows."""
+        return " ".join(t for t in (self.score_text, self.references_text) if t)
 
     def excluded_text(self) -> str:
         """'3 runs not scored: 2 failed, 1 crashed' or ''."""
@@ -93,10 +178,17 @@ class CompareTable:
 
 
 def compare(
-    runs: pd.DataFrame, evals: pd.DataFrame, *, aggregate: str = "team-mean", vs: str | None = None
+    runs: pd.DataFrame,
+    evals: pd.DataFrame,
+    *,
+    aggregate: str = "team-mean",
+    vs: str | None = None,
+    episodes: pd.DataFrame | None = None,
 ) -> CompareTable:
     """The compare table of ``runs`` (ledger ``runs()`` rows) using their ``evals`` rows.
 
+    ``episodes`` (ledger ``episodes()`` rows of the runs :func:`running_mean_runs` names) gives the
+    Atari rows their running mean and % of human expert; without it those fields stay empty.
     ``vs`` names the baseline (an algo, a variant or an ``algo/variant`` label); each row then gets
     the probability of improvement over the baseline's row on the same environment. ValueError when
     the baseline has no row, or more than one on an environment.
@@ -104,6 +196,12 @@ def compare(
     runs = add_groups(runs)
     scores = run_scores(evals, aggregate).set_index("run_id")
     per_agent = agent_scores(evals)
+    references = {env: ref for env, ref in human_references().items() if env in set(runs["env"])}
+    running = (
+        running_scores(episodes, aggregate=aggregate).set_index("run_id")
+        if episodes is not None and references
+        else running_scores(pd.DataFrame()).set_index("run_id")
+    )
     finished = runs["status"] == "finished"
     has_eval = runs["run_id"].isin(scores.index)
     scored = runs[finished & has_eval]
@@ -148,6 +246,7 @@ def compare(
                 "completion_rate": _nanmean(scores.loc[mine["run_id"], "completion_rate"].to_numpy(float)),
                 "p_improvement": math.nan,
                 "per_agent": agents.groupby("agent")["score"].mean().to_dict(),
+                **_atari_fields(str(env), references, running, list(mine["run_id"])),
             }
         )
     rows = pd.DataFrame(records, columns=list(FIELDS))
@@ -156,7 +255,27 @@ def compare(
     if vs:
         rows["p_improvement"] = _improvements(rows, seeds_of, vs)
     agents = agent_order(a for d in rows["per_agent"] for a in d)
-    return CompareTable(rows=rows, excluded=excluded, aggregation=aggregate, vs=vs, agents=agents)
+    return CompareTable(
+        rows=rows, excluded=excluded, aggregation=aggregate, vs=vs, agents=agents, references=references
+    )
+
+
+def _atari_fields(
+    env: str, references: dict[str, HumanReference], running: pd.DataFrame, run_ids: list[str]
+) -> dict[str, float]:
+    """The Atari fields of one row from its scored runs' running means (NaN off Atari or without games)."""
+    out = dict.fromkeys(ATARI_FIELDS, math.nan)
+    mine = running.reindex(run_ids).dropna(subset=["running_mean"])
+    if env not in references or mine.empty:
+        return out
+    from marlbench.envs.atari import percent_human  # importable: the env has references
+
+    mean = float(mine["running_mean"].mean())
+    out["running_mean"] = mean
+    out["running_games"] = float(mine["games"].min())
+    out["percent_human"] = percent_human(env, mean)
+    out["percent_human_paper"] = percent_human(env, mean, baseline="floor")
+    return out
 
 
 def _nanmean(values: np.ndarray) -> float:
@@ -200,6 +319,16 @@ def _num(value: float, digits: int = 2) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
 
 
+def _ref(value: float) -> str:
+    """A reference score as written in the papers: -20.7, 9.3, -21."""
+    return f"{value:g}"
+
+
+def _percent_points(value: float) -> str:
+    """A value already in percent: '123%'."""
+    return "-" if value is None or not np.isfinite(value) else f"{value:,.0f}%"
+
+
 def _pct(value: float) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
 
@@ -224,6 +353,9 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
         if rows[name].notna().any()
     ]
     header += [title for _, title in metrics]
+    atari = bool(rows[list(ATARI_FIELDS)].notna().any().any()) or bool(table.references)
+    if atari:
+        header += [f"running mean ({RUNNING_WINDOW} games)", "% human", "% human (paper)"]
     if table.vs:
         header.append(f"P(> {table.vs})")
     if per_agent:
@@ -244,12 +376,26 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
             _num(row["steps_per_s"], 0),
         ]
         line += [_pct(row[name]) for name, _ in metrics]
+        if atari:
+            line += [
+                _running(row["running_mean"], row["running_games"]),
+                _percent_points(row["percent_human"]),
+                _percent_points(row["percent_human_paper"]),
+            ]
         if table.vs:
             line.append(_num(row["p_improvement"]))
         if per_agent:
             line += [_num(row["per_agent"].get(agent, math.nan)) for agent in table.agents]
         cells.append(line)
     return header, cells
+
+
+def _running(mean: float, games: float) -> str:
+    """'16.20', or '16.20 (40 games)' when a run played fewer games than the window."""
+    if not np.isfinite(mean):
+        return "-"
+    short = np.isfinite(games) and games < RUNNING_WINDOW
+    return _num(mean) + (f" ({games:.0f} games)" if short else "")
 
 
 def flat_frame(table: CompareTable, per_agent: bool = False) -> pd.DataFrame:
@@ -272,7 +418,12 @@ def _clean(value: Any) -> Any:
 
 
 def to_json(table: CompareTable) -> str:
-    """``{"score", "aggregation", "confidence", "resamples", "vs", "fields", "rows", "excluded"}``."""
+    """``{"score", "aggregation", "confidence", "resamples", "vs", "fields", "rows", "excluded",
+    "running_window", "references", "references_text"}``.
+
+    ``references`` maps each Atari environment of the table to ``{"random", "human", "floor"}``
+    (empty without Atari rows); ``references_text`` says the same in words ('' without them).
+    """
     payload = {
         "score": table.score_text,
         "aggregation": table.aggregation,
@@ -282,6 +433,12 @@ def to_json(table: CompareTable) -> str:
         "fields": list(FIELDS),
         "rows": [{k: _clean(row[k]) for k in FIELDS} for row in table.rows.to_dict("records")],
         "excluded": [_clean(r) for r in table.excluded.to_dict("records")],
+        "running_window": RUNNING_WINDOW,
+        "references": {
+            env: {"random": ref.random, "human": ref.human, "floor": ref.floor}
+            for env, ref in sorted(table.references.items())
+        },
+        "references_text": table.references_text,
     }
     return json.dumps(payload, indent=2)
 
@@ -301,7 +458,7 @@ def to_markdown(table: CompareTable, per_agent: bool = False) -> str:
     numeric = {i for i, name in enumerate(header) if name not in ("algorithm", "env", "95% CI")}
     rule = ["---:" if i in numeric else "---" for i in range(len(header))]
     out = [line(header), "| " + " | ".join(rule) + " |", *(line(c) for c in cells)]
-    return "\n".join(out) + f"\n\n{table.score_text}\n"
+    return "\n".join(out) + f"\n\n{table.caption}\n"
 
 
 _LATEX_SPECIAL = {
@@ -329,7 +486,7 @@ def to_latex(table: CompareTable, per_agent: bool = False) -> str:
     body = [
         r"\begin{table}[t]",
         r"\centering",
-        rf"\caption{{{latex_escape(table.score_text)}}}",
+        rf"\caption{{{latex_escape(table.caption)}}}",
         rf"\begin{{tabular}}{{{align}}}",
         r"\toprule",
         " & ".join(latex_escape(h) for h in header) + r" \\",
@@ -347,7 +504,7 @@ def to_rich(table: CompareTable, per_agent: bool = False) -> Any:
     from rich.table import Table
 
     header, cells = display_rows(table, per_agent)
-    out = Table(title=table.score_text, caption=table.excluded_text() or None, title_justify="left")
+    out = Table(title=table.caption, caption=table.excluded_text() or None, title_justify="left")
     for i, name in enumerate(header):
         out.add_column(name, justify="left" if i < 2 or name == "95% CI" else "right")
     for row in cells:

@@ -220,6 +220,29 @@ def run_scores(evals: pd.DataFrame, aggregate: str = "team-mean") -> pd.DataFram
     return out.reset_index()[columns]
 
 
+RUNNING_WINDOW = 100
+"""Training episodes in a running mean (the Atari convention, e.g. SB3's ``ep_rew_mean``)."""
+
+
+def running_scores(
+    episodes: pd.DataFrame, window: int = RUNNING_WINDOW, aggregate: str = "team-mean"
+) -> pd.DataFrame:
+    """One row per run: the mean ``aggregate`` return of its last ``window`` training episodes.
+
+    Episodes are taken in the order the run recorded them (its ``episode`` counter). Columns:
+    run_id, running_mean, games (episodes averaged: ``window``, or fewer when the run has fewer).
+    """
+    columns = ["run_id", "running_mean", "games"]
+    if episodes.empty:
+        return pd.DataFrame(columns=columns)
+    team = aggregate_agents(episodes, aggregate, ["run_id", "episode"])
+    last = team.sort_values(["run_id", "episode"], kind="stable").groupby("run_id").tail(window)
+    out = last.groupby("run_id", as_index=False).agg(
+        running_mean=("reward", "mean"), games=("episode", "size")
+    )
+    return out[columns]
+
+
 def agent_scores(evals: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, agent): the agent's mean return over its run's last evaluation."""
     last = last_evals(evals)

@@ -28,7 +28,11 @@ from marlbench.errors import ConfigError, nearest
 if TYPE_CHECKING:
     import pandas as pd
 
-FIGURE_MODULES: list[str] = ["marlbench.reports.curves", "marlbench.reports.paper000"]
+FIGURE_MODULES: list[str] = [
+    "marlbench.reports.curves",
+    "marlbench.reports.paper000",
+    "marlbench.reports.paper002",
+]
 """Modules whose import registers figures (loaded on first use of the registry)."""
 
 _FIGURES: dict[str, Figure] = {}
