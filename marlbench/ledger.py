@@ -116,14 +116,17 @@ EVAL_SCHEMA = pa.schema(
         ("reward", pa.float64()),
         ("length", pa.int64()),
         ("env_options", pa.string()),
+        ("policy", pa.string()),
     ]
 )
 """Base columns of an ``evals`` chunk; ``metric_<name>`` float64 columns follow.
 
 ``env_options`` is "" for evaluations during training (the run's own options) and the JSON of the
-options used by a later ``marlbench evaluate --env-opt ...`` otherwise."""
+options used by a later ``marlbench evaluate --env-opt ...`` otherwise. ``policy`` is "" for the
+algorithm's own acting policy and names another policy of the same run otherwise (CTEDD's
+distilled variants ``ctedd-g``, ``ctedd-l-1`` ...): readers of a run's score ignore those rows."""
 
-_COLUMN_DEFAULTS: dict[str, Any] = {"env_options": ""}
+_COLUMN_DEFAULTS: dict[str, Any] = {"env_options": "", "policy": ""}
 """Columns a row may leave out, and the value they then get."""
 
 _TABLES = {"episodes": EPISODE_SCHEMA, "evals": EVAL_SCHEMA}

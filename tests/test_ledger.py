@@ -208,9 +208,9 @@ def test_episodes_and_evals_round_trip(ledger: Ledger) -> None:
             ],
         )
     evals = ledger.evals()
-    base = ["run_id", "eval_id", "step", "episode", "agent", "reward", "length", "env_options"]
+    base = ["run_id", "eval_id", "step", "episode", "agent", "reward", "length", "env_options", "policy"]
     assert list(evals.columns) == base
-    assert (evals["env_options"] == "").all()  # left out by the writer: the default
+    assert (evals["env_options"] == "").all() and (evals["policy"] == "").all()  # defaults when left out
     assert list(evals["reward"]) == [100.0, 101.0, 102.0, 200.0, 201.0, 202.0]
     last = ledger.last_eval("run-a")
     assert list(last["eval_id"]) == [1, 1, 1] and list(last["reward"]) == [200.0, 201.0, 202.0]

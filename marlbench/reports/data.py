@@ -177,8 +177,13 @@ def add_groups(runs: pd.DataFrame) -> pd.DataFrame:
 # final scores
 # ---------------------------------------------------------------------------------------------
 def training_evals(evals: pd.DataFrame) -> pd.DataFrame:
-    """Evaluations made during training (the run's own env options), not later ``evaluate`` calls."""
-    return evals[evals["env_options"] == ""] if "env_options" in evals else evals
+    """Evaluations of the run's own policy made during training (the run's own env options): not later
+    ``evaluate`` calls, nor tests of other policies of the run (the ``policy`` column)."""
+    if "env_options" in evals:
+        evals = evals[evals["env_options"] == ""]
+    if "policy" in evals:
+        evals = evals[evals["policy"] == ""]
+    return evals
 
 
 def last_evals(evals: pd.DataFrame) -> pd.DataFrame:

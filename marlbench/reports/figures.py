@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 FIGURE_MODULES: list[str] = [
     "marlbench.reports.curves",
     "marlbench.reports.paper000",
+    "marlbench.reports.paper001",
     "marlbench.reports.paper002",
 ]
 """Modules whose import registers figures (loaded on first use of the registry)."""

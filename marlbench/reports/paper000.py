@@ -130,6 +130,8 @@ def safety_rates(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
         except ValueError:
             return "?"
 
+    if "policy" in evals:  # only the run's own acting policy
+        evals = evals[evals["policy"] == ""]
     evals = evals.assign(
         traffic=[traffic_of(r, o) for r, o in zip(evals["run_id"], evals["env_options"], strict=True)]
     )
