@@ -123,6 +123,7 @@ class RunRecorder:
         self.episode_count = episode_offset
         self.eval_count = eval_offset
         self.eval_every = spec.eval_every_steps()
+        self.last_eval_step = -1
         self.next_eval = self.eval_every
         self.next_checkpoint = spec.checkpoint_every or 0
         self.last_heartbeat = time.time()
@@ -194,6 +195,7 @@ class RunRecorder:
     def evaluate(self, episodes: int | None = None) -> list[EpisodeRecord]:
         """Deterministic evaluation now; rows go to ``evals`` with the current training step."""
         count = self.spec.eval_episodes if episodes is None else episodes
+        self.last_eval_step = self.steps
         records = evaluate(
             self.algo, self.evaluation_env(), count, 10_000 * (self.spec.seed + 1), self.max_eval_steps
         )
@@ -358,8 +360,8 @@ def run(
         recorder.attach(algo, int(getattr(algo, "steps_done", 0)))
         algo.learn(spec.steps, recorder)
         recorder.steps = max(recorder.steps, int(getattr(algo, "steps_done", recorder.steps)))
-        if spec.eval_episodes > 0:
-            recorder.evaluate()
+        if spec.eval_episodes > 0 and recorder.last_eval_step != recorder.steps:
+            recorder.evaluate()  # the final evaluation, unless tick() just made it at this step
         recorder.checkpoint()
         status = "finished"
     except KeyboardInterrupt:

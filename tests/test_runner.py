@@ -60,3 +60,20 @@ def test_resume_refuses_other_algorithm(ledger) -> None:
     run_id = ledger.runs()["run_id"].iloc[0]
     result = CliRunner().invoke(app, ["train", "a2c", "--resume", run_id, "--ledger", str(ledger.root)])
     assert result.exit_code == 2 and "is a 'ppo' run" in result.output
+
+
+def test_final_evaluation_is_not_repeated(ledger) -> None:
+    """A budget that is a multiple of eval_every evaluates once at the last step, not twice."""
+    row = api.train(
+        "ppo",
+        env="user_env:make",
+        steps=256,
+        seed=0,
+        ledger=ledger,
+        hyperparams=TINY_PPO,
+        eval_every=128,
+        eval_episodes=1,
+    )
+    evals = ledger.evals([row["run_id"]])
+    steps = evals.groupby("eval_id")["step"].first()
+    assert list(steps) == [128, 256]

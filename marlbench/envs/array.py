@@ -140,11 +140,12 @@ class ParallelArrayEnv:
         return out
 
     def _reset_one(self, i: int, seed: int | None) -> np.ndarray:
-        obs, _ = self._envs[i].reset(seed=seed)
+        env = self._envs[i]
+        obs, _ = env.reset(seed=seed)
         self._returns[i] = 0.0
         self._lengths[i] = 0
         self._metrics[i] = {}
-        self._alive[i] = True
+        self._alive[i] = [agent in env.agents for agent in self.agents]  # an env may place some later
         return self._obs_array(obs)
 
     def reset(self, seed: int | None = None) -> np.ndarray:

@@ -33,6 +33,7 @@ FIGURE_MODULES: list[str] = [
     "marlbench.reports.paper000",
     "marlbench.reports.paper001",
     "marlbench.reports.paper002",
+    "marlbench.reports.paper004",
 ]
 """Modules whose import registers figures (loaded on first use of the registry)."""
 

@@ -71,6 +71,8 @@ STEP_SECONDS = 0.1
 """Simulated seconds per env step (SMARTS' default fixed time step)."""
 DISCRETE_ACTIONS = ("keep_lane", "slow_down", "change_lane_left", "change_lane_right")
 METRICS = ("collided", "reached_goal", "off_road", "off_route", "distance_travelled")
+SPAWN_STEPS = 10
+"""Simulator steps a reset waits at most for egos whose spawn SMARTS delayed (see ``_await_spawns``)."""
 
 
 class SumoError(RuntimeError):
@@ -226,7 +228,7 @@ class SmartsIntersectionEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         episode_seed = int(self._rng.integers(2**31 - 1))
         try:
-            observations = self._reset_sim(episode_seed)
+            observations = self._await_spawns(self._reset_sim(episode_seed))
         except BaseException:
             self.close()
             raise
@@ -429,6 +431,24 @@ class SmartsIntersectionEnv(ParallelEnv):
             f"could not start SUMO for smarts-intersection: {problem}. {self._sumo_log_tail()}"
             f"Check that '{self._sumo_binary}' runs (try '{self._sumo_binary} --version')."
         )
+
+    def _await_spawns(self, observations: dict[str, Any]) -> dict[str, Any]:
+        """Observations once SMARTS has placed every ego (at most :data:`SPAWN_STEPS` extra steps).
+
+        SMARTS' reset returns as soon as one ego is observed; now and then (about one reset in
+        15 here) the other egos are still *pending* and only appear on the next simulator step.
+        Without this wait they would sit the whole episode out (length 0, reward 0 in the ledger)
+        while their vehicles stand in the junction. The waiting steps carry no actions (SMARTS'
+        own reset does the same) and do not count towards ``max_steps``. An ego that is done
+        during them (e.g. a collision at its spawn) sits the episode out, with the warning below.
+        """
+        sim = self._procs.sim
+        for _ in range(SPAWN_STEPS):
+            if not sim.agent_manager.pending_agent_ids:
+                break
+            observations, _, dones, _ = sim.step({})
+            observations = {a: o for a, o in observations.items() if not dones.get(a)}
+        return observations
 
     def _sumo_log_tail(self) -> str:
         logs = sorted(Path(self._procs.log_dir).glob("*.err")) if self._procs.log_dir else []
