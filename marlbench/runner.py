@@ -344,7 +344,15 @@ def run(
             checkpoint=previous["checkpoint"],
             resumed_from=previous["status"],
         )
-    ledger.put_run(base_row)
+    # Build the algorithm before writing anything: a constructor that refuses the environment (a
+    # ConfigError, e.g. LBS on vector observations) must leave the ledger untouched.
+    algo = build(algo_spec, env_ctx, config, spec.seed, spec.device)
+    try:
+        ledger.put_run(base_row)
+    except BaseException:
+        if hasattr(algo, "close"):
+            algo.close()
+        raise
 
     recorder = RunRecorder(ledger, run_id, spec, env_ctx, progress, episode_offset, eval_offset)
     if resume:
@@ -352,9 +360,7 @@ def run(
         recorder.started -= float(previous.get("wall_time_s") or 0.0)
     progress.start(run_id, spec.steps, f"{spec.algo} {spec.env} s{spec.seed}")
     status, error = "failed", ""
-    algo = None
     try:
-        algo = build(algo_spec, env_ctx, config, spec.seed, spec.device)
         if checkpoint_dir is not None:
             algo.load(checkpoint_dir)
         recorder.attach(algo, int(getattr(algo, "steps_done", 0)))

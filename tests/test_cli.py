@@ -189,6 +189,8 @@ def test_user_environment_by_import_path(ledger_dir: Path) -> None:
         (["train", "ppo", "--env", "user_env:not_an_env"], ["not a PettingZoo ParallelEnv"]),
         (["train", "ppo", "--env", "user_env:missing"], ["has no callable 'missing'"]),
         (["train", "ppo", "--env", "mpe-spread", "--per"], ["no prioritized replay"]),
+        (["train", "lbs", "--env", "mpe-spread"], ["image observations"]),  # refused by the constructor
+        (["train", "ctedd", "--env", "mpe-spread"], ["continuous=true"]),
         (["train", "ppo", "--env", "mpe-spread", "--jobs", "0"], ["--jobs 0"]),
         (["train", "ppo"], ["no environment given"]),
         (["runs", "show", "nope-123"], ["no run 'nope-123'"]),
