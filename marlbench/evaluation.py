@@ -70,11 +70,15 @@ def evaluate_run(
     table.add_column("std")
     for name in metric_names:
         table.add_column(f"{name} rate" if name in ("collided", "reached_goal", "off_road") else name)
-    for agent in records[0].rewards:
-        returns = np.array([r.rewards[agent] for r in records])
-        cells = [agent, f"{returns.mean():.3f}", f"{returns.std():.3f}"]
+    agents = list(records[0].rewards)
+    groups = [(agent, [agent]) for agent in agents]
+    if len(agents) > 1:
+        groups.append(("all agents", agents))  # e.g. the collision and completion rate of the team
+    for label, members in groups:
+        returns = np.array([r.rewards[a] for r in records for a in members])
+        cells = [label, f"{returns.mean():.3f}", f"{returns.std():.3f}"]
         for name in metric_names:
-            values = [r.metrics.get(agent, {}).get(name, np.nan) for r in records]
+            values = np.array([r.metrics.get(a, {}).get(name, np.nan) for r in records for a in members])
             cells.append(f"{np.nanmean(values):.3f}" if not np.all(np.isnan(values)) else "-")
-        table.add_row(*cells)
+        table.add_row(*cells, end_section=label == agents[-1] and len(groups) > len(agents))
     return table

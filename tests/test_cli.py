@@ -142,6 +142,7 @@ def test_evaluate_writes_new_evaluation(ledger_dir: Path) -> None:
     before = book.evals([run_id])["eval_id"].max()
     result = invoke("evaluate", run_id, "--episodes", "3")
     assert result.exit_code == 0, result.output
+    assert "agent_2" in result.output and "all agents" in result.output
     evals = book.evals([run_id])
     newest = evals[evals["eval_id"] == evals["eval_id"].max()]
     assert newest["eval_id"].iloc[0] == before + 1
