@@ -189,6 +189,8 @@ def test_user_environment_by_import_path(ledger_dir: Path) -> None:
         (["train", "ppo", "--env", "no_such_module_xyz:make"], ["cannot import module 'no_such_module_xyz'"]),
         (["train", "ppo", "--env", "user_env:not_an_env"], ["not a PettingZoo ParallelEnv"]),
         (["train", "ppo", "--env", "user_env:missing"], ["has no callable 'missing'"]),
+        # a user env's action kind follows its options: continuous=True makes it continuous
+        (["train", "dqn", "--env", "user_env:make", "--env-opt", "continuous=true"], ["continuous=false"]),
         (["train", "ppo", "--env", "mpe-spread", "--per"], ["no prioritized replay"]),
         (["train", "lbs", "--env", "mpe-spread"], ["image observations"]),  # refused by the constructor
         (["train", "ctedd", "--env", "mpe-spread"], ["continuous=true"]),

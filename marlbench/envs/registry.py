@@ -230,25 +230,34 @@ def _spec_from_import_path(path: str) -> EnvSpec:
             )
         return env
 
-    probe = make()
-    try:
-        n_agents = len(probe.possible_agents)
-        from gymnasium import spaces
+    probed: dict[tuple, tuple[int, str, int, int]] = {}
 
-        first = probe.possible_agents[0]
-        action_kind = "discrete" if isinstance(probe.action_space(first), spaces.Discrete) else "continuous"
-        obs_shape = probe.observation_space(first).shape or ()
-        episode_length = int(getattr(probe, "max_cycles", 0) or getattr(probe, "max_episode_steps", 0) or 0)
-    finally:
-        probe.close()
+    def probe(given: Mapping[str, Any]) -> tuple[int, str, int, int]:
+        """(agents, action kind, observation rank, episode length) of the env built with ``given``."""
+        key = tuple(sorted(given.items()))
+        if key not in probed:
+            from gymnasium import spaces
+
+            env = make(**given)
+            try:
+                first = env.possible_agents[0]
+                kind = "discrete" if isinstance(env.action_space(first), spaces.Discrete) else "continuous"
+                rank = len(env.observation_space(first).shape or ())
+                length = int(getattr(env, "max_cycles", 0) or getattr(env, "max_episode_steps", 0) or 0)
+                probed[key] = (len(env.possible_agents), kind, rank, length)
+            finally:
+                env.close()
+        return probed[key]
+
+    defaults = probe(options)  # also proves the factory returns a ParallelEnv before anything runs
     return EnvSpec(
         name=path,
         make=make,
         description=f"user environment {path}",
-        n_agents=n_agents,
-        episode_length=episode_length,
-        obs_kind="image" if len(obs_shape) == 3 else "vector",
-        action_kind=action_kind,
+        n_agents=lambda o: probe(o)[0],
+        episode_length=lambda o: probe(o)[3],
+        obs_kind="image" if defaults[2] == 3 else "vector",
+        action_kind=lambda o: probe(o)[1],
         options=options,
         option_help={k: f"keyword argument of {attr}()" for k in options},
         family="user",
