@@ -407,45 +407,63 @@ def run(
 # ---------------------------------------------------------------------------------------------
 # many runs
 # ---------------------------------------------------------------------------------------------
-def _child(spec_json: str, ledger_root: str, queue: Any, threads: int) -> dict[str, Any]:
+def failure_row(spec: RunSpec, status: str, error: str = "") -> dict[str, Any]:
+    """What :func:`run_many` returns for a run that raised instead of returning its ledger row."""
+    return {"status": status, "error": error, "algo": spec.algo, "seed": spec.seed, "variant": spec.variant}
+
+
+def _run_or_failure(
+    spec: RunSpec, ledger: Any, progress: ProgressSink, resume: str | None, threads: int | None
+):
+    """:func:`run`, with an exception turned into a :func:`failure_row` (the runner recorded it)."""
+    try:
+        return run(spec, ledger, progress, resume=resume, threads=threads)
+    except MarlbenchError as exc:
+        return failure_row(spec, "failed", str(exc))
+    except Exception as exc:
+        return failure_row(spec, "failed", f"{type(exc).__name__}: {exc}")
+
+
+def _child(spec_json: str, ledger_root: str, queue: Any, threads: int, resume: str | None) -> dict[str, Any]:
     """Entry point of a worker process."""
     from marlbench.ledger import Ledger
     from marlbench.progress import QueueProgress
 
     spec = RunSpec.from_json(spec_json)
     try:
-        row = run(spec, Ledger(ledger_root, create=True), QueueProgress(queue), threads=threads)
+        return _run_or_failure(spec, Ledger(ledger_root, create=True), QueueProgress(queue), resume, threads)
     except KeyboardInterrupt:
-        return {"status": "interrupted", "algo": spec.algo, "seed": spec.seed}
-    except MarlbenchError as exc:
-        return {"status": "failed", "error": str(exc), "algo": spec.algo, "seed": spec.seed}
-    except Exception as exc:
-        return {
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
-            "algo": spec.algo,
-            "seed": spec.seed,
-        }
-    return row
+        return failure_row(spec, "interrupted")
 
 
 def run_many(
-    specs: list[RunSpec], ledger: Any, jobs: int = 1, progress: ProgressSink | None = None
+    specs: list[RunSpec],
+    ledger: Any,
+    jobs: int = 1,
+    progress: ProgressSink | None = None,
+    *,
+    resumes: list[str | None] | None = None,
+    keep_going: bool = False,
 ) -> list[dict[str, Any]]:
     """Run ``specs``; ``jobs > 1`` runs them in that many worker processes at once.
 
     All specs are resolved first, so a bad one stops everything before anything is written.
-    Returns the final run rows (or ``{'status': 'failed', 'error': ...}`` for runs that raised).
+    ``resumes[i]``, when given, is the id of an interrupted run that ``specs[i]`` continues.
+    Returns the final run rows, or :func:`failure_row` for runs that raised: always so in worker
+    processes, and in one process when ``keep_going`` (a sweep goes on past a failed run; a plain
+    ``train`` stops at the first error so that a refusal ends as one clear message).
     """
     for spec in specs:
         prepare(spec)
     ledger.check_writable()
     progress = progress or NullProgress()
+    resumes = list(resumes) if resumes is not None else [None] * len(specs)
     if jobs <= 1 or len(specs) == 1:
-        rows = []
-        for spec in specs:
-            rows.append(run(spec, ledger, progress))
-        return rows
+        if keep_going:
+            return [
+                _run_or_failure(s, ledger, progress, r, None) for s, r in zip(specs, resumes, strict=True)
+            ]
+        return [run(s, ledger, progress, resume=r) for s, r in zip(specs, resumes, strict=True)]
 
     import multiprocessing as mp
     import queue as queue_mod
@@ -458,7 +476,10 @@ def run_many(
     with ctx.Manager() as manager:
         events = manager.Queue()
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(_child, s.to_json(), str(ledger.root), events, threads) for s in specs]
+            futures = [
+                pool.submit(_child, s.to_json(), str(ledger.root), events, threads, r)
+                for s, r in zip(specs, resumes, strict=True)
+            ]
             try:
                 while not all(f.done() for f in futures):
                     with contextlib.suppress(queue_mod.Empty):

@@ -13,15 +13,12 @@ Resumed and new runs go through :func:`marlbench.runner.run`, each in its own pr
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from marlbench.config import RunSpec
-from marlbench.errors import MarlbenchError
-from marlbench.progress import NullProgress, ProgressSink
+from marlbench.progress import ProgressSink
 
 ACTIONS = ("skip", "running", "resume", "run")
 RESUMABLE = ("interrupted", "crashed")
@@ -111,81 +108,19 @@ def execute(
     """Run the ``run`` and ``resume`` entries of ``todo``; returns their final ledger rows.
 
     A run that raises is recorded by the runner (failed / diverged) and returned as
-    ``{'status': 'failed', 'error': ...}``; Ctrl-C propagates after the runs mark themselves interrupted.
+    ``{'status': 'failed', 'error': ...}``, and the sweep goes on; Ctrl-C propagates after the runs
+    mark themselves interrupted.
     """
-    from marlbench.runner import run
+    from marlbench.runner import run_many
 
     work = [p for p in todo if p.action in ("run", "resume")]
     if not work:
         return []
-    ledger.check_writable()
-    progress = progress or NullProgress()
-    if jobs <= 1 or len(work) == 1:
-        rows = []
-        for item in work:
-            try:
-                rows.append(run(item.spec, ledger, progress, resume=item.run_id or None))
-            except MarlbenchError as exc:
-                rows.append(_failure(item.spec, str(exc)))
-            except Exception as exc:  # recorded in the run row by the runner; keep going with the others
-                rows.append(_failure(item.spec, f"{type(exc).__name__}: {exc}"))
-        return rows
-    return _in_processes(work, ledger, jobs, progress)
-
-
-def _failure(spec: RunSpec, error: str) -> dict[str, Any]:
-    return {"status": "failed", "error": error, "algo": spec.algo, "seed": spec.seed, "variant": spec.variant}
-
-
-def _worker(spec_json: str, ledger_root: str, queue: Any, threads: int, resume: str) -> dict[str, Any]:
-    """Entry point of a worker process: one run (or resume) with progress sent through ``queue``."""
-    from marlbench.ledger import Ledger
-    from marlbench.progress import QueueProgress
-    from marlbench.runner import run
-
-    spec = RunSpec.from_json(spec_json)
-    try:
-        return run(
-            spec,
-            Ledger(ledger_root, create=True),
-            QueueProgress(queue),
-            resume=resume or None,
-            threads=threads,
-        )
-    except KeyboardInterrupt:
-        return {"status": "interrupted", "algo": spec.algo, "seed": spec.seed, "variant": spec.variant}
-    except MarlbenchError as exc:
-        return _failure(spec, str(exc))
-    except Exception as exc:
-        return _failure(spec, f"{type(exc).__name__}: {exc}")
-
-
-def _in_processes(work: Sequence[PlannedRun], ledger: Any, jobs: int, progress: ProgressSink) -> list[dict]:
-    import multiprocessing as mp
-    import queue as queue_mod
-    from concurrent.futures import ProcessPoolExecutor
-
-    from marlbench.progress import QueueProgress
-
-    threads = int(os.environ.get("MARLBENCH_THREADS", "1"))
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager:
-        events = manager.Queue()
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [
-                pool.submit(_worker, p.spec.to_json(), str(ledger.root), events, threads, p.run_id)
-                for p in work
-            ]
-            try:
-                while not all(f.done() for f in futures):
-                    with contextlib.suppress(queue_mod.Empty):
-                        QueueProgress.replay(events.get(timeout=0.2), progress)
-                while True:
-                    try:
-                        QueueProgress.replay(events.get_nowait(), progress)
-                    except queue_mod.Empty:
-                        break
-            except KeyboardInterrupt:
-                pool.shutdown(wait=True, cancel_futures=True)  # children mark their runs interrupted
-                raise
-            return [f.result() for f in futures]
+    return run_many(
+        [p.spec for p in work],
+        ledger,
+        jobs=jobs,
+        progress=progress,
+        resumes=[p.run_id or None for p in work],
+        keep_going=True,
+    )
