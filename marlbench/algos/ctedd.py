@@ -80,6 +80,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from marlbench.algos.base import EnvContext, Recorder, hp
+from marlbench.algos.checkpoint import read_checkpoint, write_checkpoint
 from marlbench.algos.ctedd_nets import (
     NP_ACT,
     GlobalTower,
@@ -814,8 +815,6 @@ class CTEDD:
 
     def save(self, directory: Path) -> None:
         """Networks, targets, optimizers (students' too), counters and RNG states to ``ctedd.pt``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = {
             "format": 1,
             "shape": self._shape_signature(),
@@ -846,24 +845,12 @@ class CTEDD:
             "rng": self.rng.bit_generator.state,
             "torch_rng": self.torch_rng.get_state(),
         }
-        tmp = directory / "ctedd.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(directory / "ctedd.pt")
-        if self.config.save_replay:
-            self.replay.save(directory / "replay.npz")
+        write_checkpoint(directory, "ctedd.pt", state, self.replay if self.config.save_replay else None)
 
     def load(self, directory: Path) -> None:
         """Restore what :meth:`save` wrote; also the replay buffer when ``replay.npz`` is there."""
         directory = Path(directory)
-        path = directory / "ctedd.pt"
-        if not path.exists():
-            raise ConfigError(f"no CTEDD checkpoint at {path}", "pass the directory a CTEDD run saved to")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["shape"] != self._shape_signature():
-            raise ConfigError(
-                f"checkpoint {path} was made for networks {state['shape']}, not {self._shape_signature()}",
-                "load it with the environment options and network hyperparameters it was trained with",
-            )
+        state = read_checkpoint(directory, "ctedd.pt", "CTEDD", self._shape_signature())
         nets = state["nets"]
         for name in ("policy", "sigma", "critic", "target_policy", "target_critic"):
             getattr(self, name).load_state_dict(nets[name])

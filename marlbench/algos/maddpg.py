@@ -58,6 +58,7 @@ from gymnasium import spaces
 from torch import nn
 
 from marlbench.algos.base import EnvContext, Recorder, hp
+from marlbench.algos.checkpoint import read_checkpoint, write_checkpoint
 from marlbench.errors import ConfigError, Diverged
 from marlbench.nets import clip_grad_norm_per_member_, make_member_mlp, numpy_forward, soft_update_
 from marlbench.replay import ReplayBuffer, make_replay
@@ -508,8 +509,6 @@ class MADDPG:
 
     def save(self, directory: Path) -> None:
         """Networks, targets, optimizers, counters and RNG states to ``maddpg.pt`` (replay optional)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = {
             "format": 1,
             "shape": self._shape_signature(),
@@ -526,24 +525,12 @@ class MADDPG:
             "torch_rng": self.torch_rng.get_state(),
             "replay_beta": self.replay.beta,
         }
-        tmp = directory / "maddpg.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(directory / "maddpg.pt")
-        if self.config.save_replay:
-            self.replay.save(directory / "replay.npz")
+        write_checkpoint(directory, "maddpg.pt", state, self.replay if self.config.save_replay else None)
 
     def load(self, directory: Path) -> None:
         """Restore what :meth:`save` wrote; also the replay buffer when ``replay.npz`` is there."""
         directory = Path(directory)
-        path = directory / "maddpg.pt"
-        if not path.exists():
-            raise ConfigError(f"no MADDPG checkpoint at {path}", "pass the directory a MADDPG run saved to")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["shape"] != self._shape_signature():
-            raise ConfigError(
-                f"checkpoint {path} was made for networks {state['shape']}, not {self._shape_signature()}",
-                "load it with the environment options and network hyperparameters it was trained with",
-            )
+        state = read_checkpoint(directory, "maddpg.pt", "MADDPG", self._shape_signature())
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.target_actor.load_state_dict(state["target_actor"])
