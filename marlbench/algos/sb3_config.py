@@ -99,30 +99,22 @@ POLICY_SUPPORT: dict[str, tuple[str, ...]] = {
 }
 """Which algorithms accept ``policy=cnn`` (paper 002's Model 2) and ``policy=cnn-lstm`` (Model 3)."""
 
+_ATARI_PPO: dict[str, Any] = {
+    "n_envs": 8,
+    "n_steps": 128,
+    "n_epochs": 4,
+    "batch_size": 256,
+    "learning_rate": 2.5e-4,
+    "clip_range": 0.1,
+    "linear_schedule": True,
+    "vf_coef": 0.5,
+    "ent_coef": 0.01,
+}
+
 ATARI_DEFAULTS: dict[str, dict[str, Any]] = {
     "a2c": {"n_envs": 16, "ent_coef": 0.01, "vf_coef": 0.25, "optimizer": "rmsprop-tf"},
-    "ppo": {
-        "n_envs": 8,
-        "n_steps": 128,
-        "n_epochs": 4,
-        "batch_size": 256,
-        "learning_rate": 2.5e-4,
-        "clip_range": 0.1,
-        "linear_schedule": True,
-        "vf_coef": 0.5,
-        "ent_coef": 0.01,
-    },
-    "recurrent-ppo": {
-        "n_envs": 8,
-        "n_steps": 128,
-        "n_epochs": 4,
-        "batch_size": 256,
-        "learning_rate": 2.5e-4,
-        "clip_range": 0.1,
-        "linear_schedule": True,
-        "vf_coef": 0.5,
-        "ent_coef": 0.01,
-    },
+    "ppo": _ATARI_PPO,
+    "recurrent-ppo": _ATARI_PPO,  # the RL Zoo's ppo_lstm uses the same values
     "dqn": {
         "buffer_size": 100_000,
         "learning_rate": 1e-4,
