@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from fakes import FakeRecorder
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from scipy.stats import chisquare
@@ -16,15 +17,6 @@ from marlbench.algos.dqn_common import AgentReplay, BatchedCNN, BatchedSumTree, 
 from marlbench.algos.lbs import IDQN, LBS, PSDQN, IDQNSharedBuffer, LBSConfig, lbs_downsample
 from marlbench.envs.registry import EnvSpec, get_spec
 from marlbench.errors import ConfigError, Diverged
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These networks are tiny: a second intra-op thread only adds contention on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class SignalEnv(ParallelEnv):
@@ -81,21 +73,6 @@ SIGNAL = EnvSpec(
 )
 
 
-class NullRecorder:
-    def __init__(self) -> None:
-        self.episodes: list = []
-        self.stats: list = []
-
-    def tick(self, env_steps: int) -> None:
-        pass
-
-    def log_episodes(self, env_steps: int, episodes: list) -> None:
-        self.episodes += episodes
-
-    def log_stats(self, env_steps: int, stats: dict) -> None:
-        self.stats.append(dict(stats))
-
-
 def make_algo(cls: type, seed: int = 0, **overrides: object) -> object:
     config_cls = LBSConfig if cls is LBS else DQNConfig
     values = {"buffer_size": 64, "learning_starts": 16, "num_envs": 2, "cnn_channels": "8,8", "device": "cpu"}
@@ -125,7 +102,7 @@ def test_defaults_are_table1() -> None:
 
 def test_large_batch_is_b_times_m() -> None:
     algo = make_algo(LBS)
-    algo.learn(40, NullRecorder())
+    algo.learn(40, FakeRecorder())
     agent, index = algo.large_batch()
     assert agent.shape == index.shape == (3, 32)  # K = B x M = 96 (the paper's K; 256 on pursuit)
     assert (agent == np.arange(3)[:, None]).all()
@@ -200,7 +177,7 @@ def test_each_agent_keeps_its_own_buffer() -> None:
 
 def test_learners_store_each_agents_transitions_in_its_own_row() -> None:
     algo = make_algo(IDQN, learning_starts=10_000)
-    algo.learn(48, NullRecorder())
+    algo.learn(48, FakeRecorder())
     replay = algo.replay
     # channel 0 of SignalEnv observations is agent index + 1 (channels first in the buffer).
     for j in range(3):
@@ -213,11 +190,11 @@ def test_learners_store_each_agents_transitions_in_its_own_row() -> None:
 
 def test_idqn_samples_only_its_own_buffer_and_shared_samples_all() -> None:
     idqn = make_algo(IDQN, learning_starts=10_000)
-    idqn.learn(24, NullRecorder())
+    idqn.learn(24, FakeRecorder())
     sel = idqn._select()
     assert (sel.agent == np.arange(3)[:, None]).all() and sel.weights is None
     shared = make_algo(IDQNSharedBuffer, learning_starts=10_000)
-    shared.learn(24, NullRecorder())
+    shared.learn(24, FakeRecorder())
     agents = np.concatenate([shared._select().agent.ravel() for _ in range(20)])
     assert set(agents.tolist()) == {0, 1, 2}
 
@@ -269,7 +246,7 @@ def test_sum_tree_samples_in_proportion_to_priorities() -> None:
 
 def test_p1_td_priorities_are_the_owners_td_errors() -> None:
     algo = make_algo(LBS, p1="td", learning_starts=10_000)
-    algo.learn(48, NullRecorder())
+    algo.learn(48, FakeRecorder())
     with torch.no_grad():  # make the networks differ from their targets so TD errors are non-trivial
         for p in algo.online.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -304,7 +281,7 @@ def test_uniform_lbs_draws_like_the_shared_buffer() -> None:
     lbs = make_algo(LBS, p2="uniform", buffer_size=6, learning_starts=10_000)
     shared = make_algo(IDQNSharedBuffer, buffer_size=6, learning_starts=10_000)
     for algo in (lbs, shared):
-        algo.learn(12, NullRecorder())
+        algo.learn(12, FakeRecorder())
     assert lbs.replay.size.tolist() == shared.replay.size.tolist() == [6, 6, 6]
     counts = {"lbs": np.zeros((3, 18)), "shared": np.zeros((3, 18))}
     for _ in range(300):
@@ -328,7 +305,7 @@ def test_uniform_lbs_update_equals_the_shared_buffer_update() -> None:
     lbs = make_algo(LBS, p2="uniform", learning_starts=10_000, seed=4)
     shared = make_algo(IDQNSharedBuffer, learning_starts=10_000, seed=4)
     for algo in (lbs, shared):
-        algo.learn(30, NullRecorder())
+        algo.learn(30, FakeRecorder())
     for a, b in zip(params(lbs), params(shared), strict=True):
         assert torch.equal(a, b)
     for name in ("obs", "actions", "rewards", "next_obs", "terminated"):
@@ -359,7 +336,7 @@ def test_uniform_lbs_update_equals_the_shared_buffer_update() -> None:
 @pytest.mark.parametrize("cls", [LBS, IDQN, IDQNSharedBuffer, PSDQN])
 def test_learn_act_save_load(cls: type, tmp_path) -> None:
     algo = make_algo(cls)
-    recorder = NullRecorder()
+    recorder = FakeRecorder()
     algo.learn(60, recorder)
     assert algo.steps_done == 60 and algo.updates > 0
     assert len(recorder.episodes) == 10 and all(len(e.rewards) == 3 for e in recorder.episodes)
@@ -383,7 +360,7 @@ def test_same_seed_same_result() -> None:
     runs = []
     for seed in (0, 0, 1):
         algo = make_algo(LBS, seed=seed)
-        algo.learn(60, NullRecorder())
+        algo.learn(60, FakeRecorder())
         runs.append(params(algo))
     assert all(torch.equal(a, b) for a, b in zip(runs[0], runs[1], strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(runs[0], runs[2], strict=True))
@@ -391,7 +368,7 @@ def test_same_seed_same_result() -> None:
 
 def test_non_finite_loss_raises_diverged() -> None:
     algo = make_algo(IDQN, learning_starts=10_000)
-    algo.learn(24, NullRecorder())
+    algo.learn(24, FakeRecorder())
     algo.replay.rewards[:] = np.nan
     with pytest.raises(Diverged):
         algo._update(algo._select())
@@ -442,6 +419,6 @@ def test_beats_random_on_reduced_pursuit(cls: type) -> None:
     random_return = evaluate(spec, options, lambda obs, rng: {a: int(rng.integers(5)) for a in obs})
     config = resolve_config(LBSConfig if cls is LBS else DQNConfig, LEARN_HP, cls.__name__)
     algo = cls(EnvContext(spec, options, 0), config, 0)
-    algo.learn(BUDGET, NullRecorder())
+    algo.learn(BUDGET, FakeRecorder())
     learned_return = evaluate(spec, options, lambda obs, rng: algo.act(obs))
     assert learned_return > random_return + MARGIN, (learned_return, random_return)

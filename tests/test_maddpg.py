@@ -3,47 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from fakes import FakeRecorder
 
 from marlbench.algos.base import EnvContext, resolve_config
 from marlbench.algos.maddpg import MADDPG, MADDPGConfig
-from marlbench.envs.array import EpisodeRecord
 from marlbench.envs.registry import get_spec
 from marlbench.errors import ConfigError, Diverged
 
 SMALL = {"batch_size": 32, "learning_starts": 64, "learn_every": 10, "hidden_size": 32, "buffer_size": 5000}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small networks on a shared 2-core machine: intra-op threads only add waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-class FakeRecorder:
-    """Collects what an algorithm reports (the runner's recorder evaluates/checkpoints instead)."""
-
-    def __init__(self) -> None:
-        self.ticks: list[int] = []
-        self.episodes: list[EpisodeRecord] = []
-        self.stats: list[dict[str, float]] = []
-
-    def tick(self, env_steps: int) -> None:
-        self.ticks.append(env_steps)
-
-    def log_episodes(self, env_steps: int, episodes: list[EpisodeRecord]) -> None:
-        self.episodes += episodes
-
-    def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
-        self.stats.append(dict(stats))
 
 
 def _ctx(**options: Any) -> EnvContext:
