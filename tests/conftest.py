@@ -14,12 +14,10 @@ os.environ.setdefault("MARLBENCH_THREADS", "1")
 @pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Small networks on a shared 2-core machine: a second intra-op thread only adds waiting."""
-    import torch
+    from marlbench.algos.base import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

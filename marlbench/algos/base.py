@@ -16,9 +16,10 @@ It does not own the ledger or the CLI: it reports finished episodes and progress
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +90,20 @@ def resolve_config(config_cls: type, overrides: Mapping[str, Any] | None, algo: 
     if callable(validate):
         validate()
     return config
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (0: leave the count as it is), then restore it."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def describe_config(config_cls: type) -> list[tuple[str, Any, str]]:

@@ -79,7 +79,7 @@ import torch
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from marlbench.algos.base import EnvContext, Recorder, hp
+from marlbench.algos.base import EnvContext, Recorder, hp, torch_threads
 from marlbench.algos.checkpoint import read_checkpoint, write_checkpoint
 from marlbench.algos.ctedd_nets import (
     NP_ACT,
@@ -735,13 +735,8 @@ class CTEDD:
 
     def learn(self, total_steps: int, recorder: Recorder) -> None:
         """Collect, learn, distil and test until ``steps_done >= total_steps`` (env steps, all copies)."""
-        threads_before = torch.get_num_threads()
-        if self.config.torch_threads > 0:
-            torch.set_num_threads(self.config.torch_threads)
-        try:
+        with torch_threads(self.config.torch_threads):
             self._learn(total_steps, recorder)
-        finally:
-            torch.set_num_threads(threads_before)
 
     def _learn(self, total_steps: int, recorder: Recorder) -> None:
         cfg = self.config

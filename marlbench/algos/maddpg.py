@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
-from marlbench.algos.base import EnvContext, Recorder, hp
+from marlbench.algos.base import EnvContext, Recorder, hp, torch_threads
 from marlbench.algos.checkpoint import read_checkpoint, write_checkpoint
 from marlbench.errors import ConfigError, Diverged
 from marlbench.nets import clip_grad_norm_per_member_, make_member_mlp, numpy_forward, soft_update_
@@ -448,13 +448,8 @@ class MADDPG:
 
     def learn(self, total_steps: int, recorder: Recorder) -> None:
         """Collect and learn until ``steps_done >= total_steps`` (env steps, all copies counted)."""
-        threads_before = torch.get_num_threads()
-        if self.config.torch_threads > 0:
-            torch.set_num_threads(self.config.torch_threads)
-        try:
+        with torch_threads(self.config.torch_threads):
             self._learn(total_steps, recorder)
-        finally:
-            torch.set_num_threads(threads_before)
 
     def _learn(self, total_steps: int, recorder: Recorder) -> None:
         cfg = self.config
