@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from timing import Clock  # benchmarks/ is on sys.path when a script runs
 
 from marlbench.algos.base import EnvContext
 from marlbench.algos.ctedd import CTEDD, CTEDDConfig
@@ -48,18 +49,6 @@ class NullRecorder:
 def ctx() -> EnvContext:
     spec = get_spec("cn-v1")
     return EnvContext(spec, spec.resolve_options({}), seed=0)
-
-
-class Clock:
-    """Wall and CPU time of a block."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
 
 
 def training_rate(algo: Any, steps: int) -> tuple[float, float]:

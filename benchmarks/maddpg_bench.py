@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from timing import Clock  # benchmarks/ is on sys.path when a script runs
 
 from marlbench.algos.base import EnvContext
 from marlbench.algos.maddpg import MADDPG, MADDPGConfig
@@ -60,22 +61,6 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.process_time() - start)
     return statistics.median(times) * 1e3
-
-
-class Clock:
-    """Wall and CPU time of a block; rates from CPU time are what to compare on a shared machine."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-
-    def rates(self, steps: float) -> tuple[float, float]:
-        """``(per wall second, per CPU second)``."""
-        return steps / self.wall, steps / self.cpu
 
 
 def raw_env_rate(steps: int, num_envs: int = 1, **options: Any) -> tuple[float, float]:
