@@ -1,12 +1,13 @@
 # The two commands of the README. Both create .venv on first use.
 #   make demo   install, then train a short real benchmark and print its table and figure
 #   make test   install with the test extras, then run the test suite
+# For development: make test-fast skips the tests marked slow (learning checks, long runs).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 LEDGER ?= marlbench-runs
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 # torch first, pinned to the CPU build (any looser requirement pulls several GB of CUDA packages),
 # then the package with every extra (SMARTS+SUMO, Atari ROMs, test tools).
@@ -27,6 +28,11 @@ demo: install
 # pytest's exit code 5 (no tests collected) counts as a failure.
 test: install
 	$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# The suite without the tests marked slow: feedback in about a minute.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: install

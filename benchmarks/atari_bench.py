@@ -71,7 +71,7 @@ def train_rate(algo: str, env_name: str, hyperparams: dict[str, Any], steps: int
     """SB3 training env steps per second (wall, CPU) of one configuration."""
     from marlbench.algos import build, get_algo
     from marlbench.algos.base import EnvContext, resolve_config
-    from marlbench.algos.sb3 import env_defaults
+    from marlbench.algos.sb3.config import env_defaults
     from marlbench.envs import get_spec
 
     spec = get_spec(env_name)

@@ -29,7 +29,8 @@ import torch
 from timing import Clock  # benchmarks/ is on sys.path when a script runs
 
 from marlbench.algos.base import EnvContext
-from marlbench.algos.ctedd import CTEDD, CTEDDConfig
+from marlbench.algos.ctedd.distill import chronological_batches
+from marlbench.algos.ctedd.learner import CTEDD, CTEDDConfig
 from marlbench.algos.maddpg import MADDPG, MADDPGConfig
 from marlbench.envs.array import EpisodeRecord
 from marlbench.envs.registry import get_spec
@@ -44,6 +45,9 @@ class NullRecorder:
 
     def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
         pass
+
+    def log_evaluation(self, env_steps: int, records: list[EpisodeRecord], policy: str = "") -> int:
+        return 0
 
 
 def ctx() -> EnvContext:
@@ -116,7 +120,12 @@ def section_parts(args: argparse.Namespace) -> None:
         f"(of which eq. 5 {sigma_ms:.1f} ms), MADDPG-3 {maddpg_ms:.1f} ms (3 critics and actors, batched)"
     )
     phase = algo.replay.recent(10_000)
-    distill_ms = median_ms(lambda: algo._distill_chronological(phase), max(3, args.repeats // 10))
+
+    def distillation_phase() -> None:
+        for batch in chronological_batches(phase, algo.config.distill_batch_size):
+            algo.distill_batch(batch)
+
+    distill_ms = median_ms(distillation_phase, max(3, args.repeats // 10))
     test_ms = median_ms(lambda: algo.test_variants(400), max(3, args.repeats // 10))
     print(
         f"[parts] per 10k env steps: one distillation phase (10k transitions, 2 students, 5 repeats) "

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from marlbench.algos.base import EnvContext, resolve_config
-from marlbench.algos.dqn_common import BatchedCNN
-from marlbench.algos.lbs import IDQN, LBS, PSDQN, DQNConfig, IDQNSharedBuffer, LBSConfig
+from marlbench.algos.dqn.lbs import IDQN, LBS, PSDQN, DQNConfig, IDQNSharedBuffer, LBSConfig
 from marlbench.envs.array import make_array_env
 from marlbench.envs.registry import get_spec
+from marlbench.nets import BatchedCNN
 
 ALGOS = {
     "lbs": (LBS, LBSConfig),

@@ -37,14 +37,13 @@ def raw_parallel(env_name: str, seconds: float) -> float:
 
 def raw_vector(env_name: str, n_envs: int, seconds: float) -> float:
     """Env steps/s through the SuperSuit chain SB3 sees (n_envs copies, a slot per agent)."""
-    from marlbench.algos.sb3 import _build_tracker_class
     from marlbench.envs import get_spec
-    from marlbench.envs.wrap import concat_vec_env
+    from marlbench.envs.wrap import agent_tracking_vec_env, concat_vec_env
 
     spec = get_spec(env_name)
     options = spec.resolve_options({})
     venv, agents = concat_vec_env(lambda s: spec.make(seed=s, **options), n_envs, 0)
-    vec = _build_tracker_class()(venv, agents)
+    vec = agent_tracking_vec_env(venv, agents)
     vec.reset()
     space = vec.action_space
     steps, start = 0, time.perf_counter()

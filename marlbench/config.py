@@ -7,11 +7,12 @@ fully resolved form is part of a run's identity, so a sweep can skip an identica
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,36 +91,70 @@ def validate_budget(spec: RunSpec) -> None:
         raise ConfigError(f"seed {spec.seed} must be >= 0", "use seeds 0, 1, 2, ...")
 
 
-def resolve(spec: RunSpec) -> RunSpec:
+@dataclass(frozen=True)
+class Resolved:
+    """A run spec checked completely, with what building its run needs; made once by :func:`resolve`.
+
+    ``spec.resolved`` holds the same env options and hyperparameters in plain form (for the hash
+    and the ledger's ``config`` column); ``config`` is the typed hyperparameter dataclass.
+    """
+
+    spec: RunSpec
+    algo: Any
+    """The :class:`~marlbench.algos.base.AlgoSpec` registry entry."""
+    env: Any
+    """The :class:`~marlbench.algos.base.EnvContext`: env spec, resolved options, seed."""
+    config: Any
+    """The algorithm's hyperparameter dataclass, defaults filled and every value checked."""
+
+
+def resolve(spec: RunSpec) -> Resolved:
     """Check ``spec`` completely and fill ``spec.resolved``; raises ConfigError on any problem.
 
     Nothing is built or written here except importing the algorithm's module for its config.
+    Every run is resolved once: the runner, the process pool and the sweep take the result.
     """
     from marlbench.algos import get_algo
     from marlbench.algos.base import EnvContext, resolve_config
     from marlbench.envs import get_spec
 
-    validate_budget(spec)
-    algo = get_algo(spec.algo)
-    env_spec = get_spec(spec.env)
-    options = env_spec.resolve_options(spec.env_options)
-    env_ctx = EnvContext(env_spec, options, spec.seed)
-    if env_spec.single_agent and algo.multi_agent and "shared weights" not in algo.source:
-        raise ConfigError(
-            f"'{algo.name}' is a multi-agent algorithm and '{env_spec.name}' has one agent",
-            "use an SB3 algorithm such as ppo or a2c",
-        )
-    algo.check_env(env_ctx)
+    with _blame("settings"):
+        validate_budget(spec)
+    with _blame("algo"):
+        algo = get_algo(spec.algo)
+    with _blame("env"):
+        env_spec = get_spec(spec.env)
+    with _blame("env_options"):
+        options = env_spec.resolve_options(spec.env_options)
+    env_ctx = EnvContext(env_spec, dict(options), spec.seed)
+    with _blame("env"):
+        if env_spec.single_agent and algo.multi_agent and "shared weights" not in algo.source:
+            raise ConfigError(
+                f"'{algo.name}' is a multi-agent algorithm and '{env_spec.name}' has one agent",
+                "use an SB3 algorithm such as ppo or a2c",
+            )
+        algo.check_env(env_ctx)
     # environment-dependent defaults (e.g. the RL Zoo's Atari settings) sit under the user's --set
-    from marlbench.algos.sb3_config import SB3_ALGOS, env_defaults
+    from marlbench.algos.sb3.config import SB3_ALGOS, env_defaults
 
     defaults = env_defaults(algo.name, env_spec) if algo.name in SB3_ALGOS else {}
-    config = resolve_config(algo.config_cls(), {**defaults, **spec.hyperparams}, algo.name)
+    with _blame("hyperparams"):
+        config = resolve_config(algo.config_cls(), {**defaults, **spec.hyperparams}, algo.name)
     spec.resolved = {
-        "env_options": options,
+        "env_options": dict(options),
         "hyperparams": dataclasses.asdict(config),
     }
-    return spec
+    return Resolved(spec, algo, env_ctx, config)
+
+
+@contextlib.contextmanager
+def _blame(key: str) -> Iterator[None]:
+    """Tag a ConfigError raised in the block with the part of the spec at fault (first tag wins)."""
+    try:
+        yield
+    except ConfigError as err:
+        err.key = err.key or key
+        raise
 
 
 _SEEDS_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")

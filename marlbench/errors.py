@@ -16,7 +16,13 @@ class MarlbenchError(Exception):
 
 
 class ConfigError(MarlbenchError):
-    """Bad algorithm, environment, hyperparameter or option."""
+    """Bad algorithm, environment, hyperparameter or option.
+
+    ``key`` names the part of a run spec at fault when the resolver knows it (``algo``, ``env``,
+    ``env_options``, ``hyperparams`` or ``settings``), so a preset can point at its TOML key.
+    """
+
+    key: str = ""
 
 
 class LedgerError(MarlbenchError):

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import marlbench
-from marlbench.config import RunSpec
+from marlbench.config import Resolved, RunSpec
 from marlbench.errors import ConfigError, nearest
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -352,32 +352,42 @@ def algo_status(algo: str) -> str:
     return "not built yet" if algo in planned else "unknown algorithm"
 
 
-def check_runnable(preset: Preset, specs: list[RunSpec]) -> None:
+ALIAS_PREFIX = "preset:"
+"""Tags starting with this mark a finished run adopted by another preset (see :func:`alias_tag`)."""
+
+
+def alias_tag(preset: str, variant: str) -> str:
+    """The tag marking a run as the twin adopted by ``preset`` for ``variant``.
+
+    A sweep adds it to an identical finished run of another preset instead of training it again;
+    tables and figures of ``preset`` then count that run as ``variant``'s.
+    """
+    return f"{ALIAS_PREFIX}{preset}/{variant}"
+
+
+def check_runnable(preset: Preset, specs: list[RunSpec]) -> list[Resolved]:
     """Resolve every spec (algorithm, env, options, hyperparameters); ConfigError names file and key."""
-    from marlbench.runner import prepare
+    from marlbench.config import resolve
 
     by_name = {v.name: v for v in preset.variants}
+    resolved = []
     for spec in specs:
         variant = by_name[spec.variant]
         try:
-            prepare(spec)
+            resolved.append(resolve(spec))
         except ConfigError as err:
-            key = _guess_key(err, variant)
             raise ConfigError(
-                f"preset {preset.path}, variants[{variant.index}] ('{variant.name}'), {key}: {err.message}",
+                f"preset {preset.path}, variants[{variant.index}] ('{variant.name}'), "
+                f"{_toml_key(err.key, variant)}: {err.message}",
                 err.fix,
             ) from None
+    return resolved
 
 
-def _guess_key(err: ConfigError, variant: Variant) -> str:
-    """Which key of the variant a resolve error is about (for the message)."""
-    text = err.message
-    if "algorithm" in text or "planned" in text:
+def _toml_key(key: str, variant: Variant) -> str:
+    """How a preset names the part of a spec that :func:`marlbench.config.resolve` blamed."""
+    if key == "algo":
         return f"algo = '{variant.algo}'"
-    if "hyperparameter" in text or "--set" in text:
-        return "hyperparams"
-    if "option" in text or "--env-opt" in text:
-        return "env_options"
-    if "environment" in text:
+    if key == "env":
         return f"env = '{variant.env}'"
-    return "settings"
+    return key or "settings"

@@ -20,14 +20,14 @@ import torch as th  # noqa: E402
 
 from marlbench import api  # noqa: E402
 from marlbench.algos import build, get_algo  # noqa: E402
-from marlbench.algos.atari_models import (  # noqa: E402
+from marlbench.algos.base import EnvContext, resolve_config  # noqa: E402
+from marlbench.algos.sb3.atari_models import (  # noqa: E402
     PaperCNN,
     TemperatureActorCriticPolicy,
     TemperatureSchedule,
     entropy_of,
 )
-from marlbench.algos.base import EnvContext, resolve_config  # noqa: E402
-from marlbench.algos.sb3 import ATARI_DEFAULTS, env_defaults, sb3_config_cls  # noqa: E402
+from marlbench.algos.sb3.config import ATARI_DEFAULTS, env_defaults, sb3_config_cls  # noqa: E402
 from marlbench.envs import atari, get_spec  # noqa: E402
 from marlbench.envs import registry as env_registry  # noqa: E402
 from marlbench.errors import ConfigError  # noqa: E402
@@ -170,6 +170,7 @@ def test_scripted_game_raw_and_clipped_rewards() -> None:
     assert game == {"score": 168.0, "length": 48, "clipped_return": 24.0, "time": game["time"]}
 
 
+@pytest.mark.slow
 def test_training_rows_and_evaluations_store_raw_scores(scripted_env, ledger) -> None:
     row = api.train(
         "a2c",
@@ -341,25 +342,9 @@ def test_policy_choices_are_checked() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the table's reference scores
-# ---------------------------------------------------------------------------------------------
-def test_percent_human() -> None:
-    for env, (random_score, human_score) in atari.HUMAN_REFERENCE.items():
-        assert atari.percent_human(env, random_score) == pytest.approx(0.0)
-        assert atari.percent_human(env, human_score) == pytest.approx(100.0)
-    # paper 002's Fig. 7 column uses the lowest possible score as its baseline
-    floor = {"baseline": "floor"}
-    assert round(atari.percent_human("atari-pong", 16.2, **floor)) == 123
-    assert round(atari.percent_human("atari-breakout", 154.8, **floor)) == 487
-    assert round(atari.percent_human("atari-pong", -20.7, **floor)) == 1
-    assert round(atari.percent_human("atari-breakout", 1.7, **floor)) == 5
-    with pytest.raises(ConfigError):
-        atari.percent_human("mpe-spread", 0.0)
-
-
-# ---------------------------------------------------------------------------------------------
 # end to end on Pong
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_short_a2c_run_on_pong_writes_games_to_the_ledger(ledger) -> None:
     row = api.train(
         "a2c",

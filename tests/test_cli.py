@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_cli_args
 from typer.testing import CliRunner
 
 from marlbench.cli import app
@@ -14,20 +15,7 @@ from marlbench.cli import app
 runner = CliRunner()
 
 # A PPO run small enough for a test: one env copy, short rollouts, few evaluation episodes.
-TINY = [
-    "--steps",
-    "200",
-    "--set",
-    "n_envs=1",
-    "--set",
-    "n_steps=32",
-    "--set",
-    "batch_size=32",
-    "--set",
-    "n_epochs=1",
-    "--eval-episodes",
-    "2",
-]
+TINY = tiny_cli_args("ppo")
 
 
 def invoke(*args: str):
@@ -91,6 +79,7 @@ def test_algos_catalogue_and_details() -> None:
     assert "learning_rate" in result.output and "0.0003" in result.output
 
 
+@pytest.mark.slow
 def test_train_runs_show_roundtrip(ledger_dir: Path) -> None:
     result = invoke(
         "train",
@@ -223,3 +212,101 @@ def test_ledger_env_variable_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = invoke("runs")
     assert result.exit_code == 0
     assert str(target) in result.output.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (
+            ["--batch-size", "64", "--set", "batch_size=32"],
+            ["two values for batch_size: --batch-size 64 and --set batch_size=32", "give one of them"],
+        ),
+        (
+            ["--per", "--set", "per=false"],
+            ["two values for per: --per and --set per=false", "give one of them"],
+        ),
+    ],
+)
+def test_a_flag_and_a_set_for_one_key_are_refused(
+    ledger_dir: Path, args: list[str], needles: list[str]
+) -> None:
+    """Neither silently wins: the run is refused before anything is trained or written."""
+    result = invoke("train", "maddpg", "--env", "mpe-spread", "--env-opt", "continuous=true", *args)
+    assert_user_error(result, *needles)
+    assert ledger_runs(ledger_dir) == 0
+
+
+def test_flags_become_typed_hyperparams(ledger_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--batch-size is an int and --per a bool in the specs the CLI hands to the API."""
+    from marlbench import api
+
+    seen: dict[str, object] = {}
+
+    def fake_train_many(specs, *, jobs, ledger, progress):
+        seen.update(specs=specs, jobs=jobs)
+        return []
+
+    monkeypatch.setattr(api, "train_many", fake_train_many)
+    args = ["--env-opt", "continuous=true", "--seeds", "0-2", "--jobs", "3", "--set", "gamma=0.9"]
+    result = invoke("train", "maddpg", "--env", "mpe-spread", *args, "--batch-size", "64", "--per")
+    assert result.exit_code == 0, result.output
+    specs = seen["specs"]
+    assert [s.seed for s in specs] == [0, 1, 2] and seen["jobs"] == 3
+    assert specs[0].hyperparams == {"gamma": "0.9", "batch_size": 64, "per": True}
+    assert type(specs[0].hyperparams["batch_size"]) is int
+    assert specs[0].env_options == {"continuous": "true"}
+
+
+def test_batch_size_flag_on_an_algorithm_without_one(ledger_dir: Path) -> None:
+    result = invoke("train", "ctedd", "--env", "mpe-spread", "--env-opt", "continuous=true", "--per")
+    assert_user_error(result, "'ctedd' has no prioritized replay", "drop --per")
+    result = invoke("train", "a2c", "--env", "mpe-spread", "--batch-size", "8")
+    assert_user_error(result, "'a2c' has no batch_size hyperparameter", "drop --batch-size")
+    assert ledger_runs(ledger_dir) == 0
+
+
+def test_reevaluation_summary_per_agent_and_team() -> None:
+    """The numbers 'marlbench evaluate' prints: per-agent mean/std, then the pooled team row."""
+    from marlbench.envs.array import EpisodeRecord
+    from marlbench.training.reevaluate import summarize
+
+    records = [
+        EpisodeRecord(0, {"a": 1.0, "b": 4.0}, {"a": 5, "b": 5}, {"a": {"collided": 1.0}, "b": {}}),
+        EpisodeRecord(0, {"a": 3.0, "b": 8.0}, {"a": 5, "b": 5}, {"a": {"collided": 0.0}, "b": {}}),
+    ]
+    names, results = summarize(records)
+    assert names == ["collided"]
+    a, b, team = results
+    assert (a.label, a.mean, a.std, a.metrics["collided"], a.team) == ("a", 2.0, 1.0, 0.5, False)
+    assert (b.mean, b.std) == (6.0, 2.0) and b.metrics["collided"] != b.metrics[
+        "collided"
+    ]  # NaN: never reported
+    assert (team.label, team.mean, team.team) == ("all agents", 4.0, True)
+    assert team.std == pytest.approx(2.5495, abs=1e-4)  # population std of 1, 3, 4, 8
+    assert team.metrics["collided"] == 0.5
+
+
+def test_cli_imports_only_the_api_and_its_own_helpers() -> None:
+    """cli/ does its work through marlbench.api; no command module imports the app (no circle)."""
+    import ast
+
+    def imports(path: Path) -> set[str]:
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+            elif (
+                isinstance(node, ast.ImportFrom) and node.module
+            ):  # from marlbench import api -> marlbench.api
+                names |= {f"{node.module}.{a.name}" for a in node.names}
+        return {n for n in names if n.startswith("marlbench")}
+
+    helpers = {"marlbench.api", "marlbench.errors.ConfigError", "marlbench.errors.MarlbenchError"}
+    commands = {"catalog", "presets", "reports", "runs", "train"}
+    folder = Path(__file__).parents[1] / "marlbench" / "cli"
+    assert imports(folder / "__init__.py") == {"marlbench.cli.app.app"}
+    assert imports(folder / "app.py") == {"marlbench.__version__", *(f"marlbench.cli.{c}" for c in commands)}
+    for name in sorted(commands | {"common"}):
+        ours = {n for n in imports(folder / f"{name}.py") if not n.startswith("marlbench.cli.common.")}
+        assert ours <= helpers, f"{name}.py imports {sorted(ours - helpers)}"
+    assert sorted(p.stem for p in folder.glob("*.py")) == sorted({"__init__", "app", "common", *commands})

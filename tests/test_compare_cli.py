@@ -102,6 +102,7 @@ def test_compare_markdown_csv_latex_through_the_cli(ledger_dir: Path) -> None:
     assert "P(> uniform)" in latex.stdout and "maddpg/per-rank" in latex.stdout
 
 
+@pytest.mark.slow
 def test_report_without_runs_prints_the_producing_command(ledger_dir: Path, tmp_path: Path) -> None:
     mpe_ledger(ledger_dir)
     result = invoke("report", "--figure", "batch-size", "--out", str(tmp_path / "out"))
@@ -121,6 +122,7 @@ def test_report_without_runs_prints_the_producing_command(ledger_dir: Path, tmp_
     assert result.exit_code == 0 and (tmp_path / "o" / "learning-curves.pdf").exists()
 
 
+@pytest.mark.slow
 def test_report_writes_png_and_pdf_and_prints_the_paths(ledger_dir: Path, tmp_path: Path) -> None:
     smarts_ledger(ledger_dir)
     out = tmp_path / "figs"

@@ -13,27 +13,28 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from fakes import FakeRecorder
 
 from marlbench.algos.base import EnvContext, resolve_config
-from marlbench.algos.ctedd import CTEDD, CTEDDConfig, StateObservationEnv
-from marlbench.algos.ctedd_nets import alpha_at, distillation_loss, exploration_loss
+from marlbench.algos.ctedd import learner
+from marlbench.algos.ctedd.learner import CTEDD, CTEDDConfig
+from marlbench.algos.ctedd.losses import (
+    alpha_at,
+    critic_loss,
+    deterministic_policy_loss,
+    distillation_loss,
+    exploration_loss,
+    q_target,
+)
 from marlbench.config import RunSpec
 from marlbench.envs.array import EpisodeRecord
 from marlbench.envs.registry import get_spec
+from marlbench.envs.wrap import state_observation_env
 from marlbench.errors import ConfigError
 from marlbench.ledger import Ledger
 
-SMALL: dict[str, Any] = {
-    "batch_size": 32,
-    "learning_starts": 64,
-    "learn_every": 10,
-    "buffer_size": 5000,
-    "distill_batch_size": 50,
-    "distill_every": 200,
-    "test_every": 200,
-    "test_episodes": 4,
-}
+SMALL: dict[str, Any] = TINY["ctedd"]
 
 
 def _ctx(env: str = "cn-v1", **options: Any) -> EnvContext:
@@ -103,14 +104,14 @@ def test_alpha_is_annealed_from_0_1_to_0_001_over_3m_steps_then_constant() -> No
 def test_global_layer_is_shared_by_every_agent_and_heads_are_not() -> None:
     algo = _algo()
     state = _states(algo, 8)
-    before = algo.global_actions(state)
+    before = algo.actor.global_actions(state)
     with torch.no_grad():
         algo.policy.trunk.layers[0].weight.add_(0.5)  # type: ignore[union-attr]
-    shared = algo.global_actions(state)
+    shared = algo.actor.global_actions(state)
     assert np.all(np.abs(shared - before).max(axis=(0, 2)) > 1e-3), "every agent depends on the global layer"
     with torch.no_grad():
         algo.policy.heads.layers[-1].weight[1].add_(0.5)  # agent 1's head only
-    own = algo.global_actions(state)
+    own = algo.actor.global_actions(state)
     changed = np.abs(own - shared).max(axis=(0, 2))
     assert changed[1] > 1e-3 and changed[0] == 0.0 and changed[2] == 0.0
 
@@ -118,10 +119,87 @@ def test_global_layer_is_shared_by_every_agent_and_heads_are_not() -> None:
 def test_exploration_samples_pi_plus_eps_sigma() -> None:
     algo = _algo(fixed_std=0.3)
     state = np.repeat(_states(algo, 1), 4000, axis=0)
-    _, _, raw = algo._explore(state)
-    mu = algo.global_actions(state)
+    _, _, raw = algo.actor.explore(state)
+    mu = algo.actor.global_actions(state)
     noise = raw - mu
     assert abs(noise.mean()) < 0.02 and noise.std() == pytest.approx(0.3, rel=0.03)
+
+
+# --- eq. (2) and (4): Q and the deterministic part ----------------------------------------------
+
+
+def test_eq2_target_and_critic_loss_by_hand() -> None:
+    q_t = torch.tensor([1.0, 0.0], requires_grad=True)
+    q_tp1 = torch.tensor([2.0, 5.0], requires_grad=True)
+    r_t = torch.tensor([1.0, 1.0])
+    discount_t = torch.tensor([0.5, 0.0])  # gamma 0.5; the second transition is terminal
+    assert q_target(r_t, discount_t, q_tp1).tolist() == [2.0, 1.0]
+    loss, td = critic_loss(q_t, r_t, discount_t, q_tp1)
+    assert td.detach().tolist() == [1.0, 1.0] and loss.item() == 1.0
+    loss.backward()
+    assert q_tp1.grad is None  # the target is a constant
+    assert q_t.grad is not None and q_t.grad.tolist() == [
+        -1.0,
+        -1.0,
+    ]  # d mean((y - q)^2) / dq = -2 (y - q) / B
+
+
+def test_eq4_loss_is_minus_q_plus_the_pre_activation_penalty() -> None:
+    q_pi = torch.tensor([1.0, 3.0])
+    pre = torch.tensor([[[2.0], [0.0]]])  # N=1, B=2, A=1
+    assert float(deterministic_policy_loss(q_pi, pre, actor_reg=0.1)) == pytest.approx(-2.0 + 0.1 * 2.0)
+
+
+def test_update_bootstraps_on_the_target_networks_with_the_discount(monkeypatch: pytest.MonkeyPatch) -> None:
+    algo = _algo(target_action="deterministic", gamma=0.9)
+    algo.learn(100, FakeRecorder())
+    batch = algo.replay.recent(32)
+    batch["terminated"][:16] = 1.0
+    algo.replay.sample = lambda size, rng: (batch, None, None)  # type: ignore[method-assign]
+    with torch.no_grad():  # targets apart from the online networks, so using either shows
+        for p in [*algo.target_policy.parameters(), *algo.target_critic.parameters()]:
+            p.add_(0.05)
+        next_state = torch.as_tensor(batch["next_state"])
+        target_mu = torch.tanh(algo.target_policy(next_state)).permute(1, 0, 2).reshape(32, -1)
+        expected = algo.target_critic(torch.cat([next_state, target_mu], -1)[None])[0, :, 0]
+        online_mu = torch.tanh(algo.policy(next_state)).permute(1, 0, 2).reshape(32, -1)
+        online = algo.critic(torch.cat([next_state, online_mu], -1)[None])[0, :, 0]
+    assert not torch.allclose(expected, online)
+    seen: dict[str, torch.Tensor] = {}
+
+    def spy(q_t: Any, r_t: Any, discount_t: Any, q_tp1: Any) -> Any:
+        seen.update(r=r_t, discount=discount_t, q_tp1=q_tp1)
+        return critic_loss(q_t, r_t, discount_t, q_tp1)
+
+    monkeypatch.setattr(learner, "critic_loss", spy)
+    algo.update()
+    torch.testing.assert_close(seen["q_tp1"], expected)
+    torch.testing.assert_close(seen["discount"], 0.9 * (1.0 - torch.as_tensor(batch["terminated"])))
+    torch.testing.assert_close(seen["r"], torch.as_tensor(batch["reward"]))
+
+
+def test_eq4_buffer_mode_takes_only_each_agents_own_action_from_the_policy() -> None:
+    algo = _algo(actor_others="buffer", target_action="deterministic")
+    algo.learn(100, FakeRecorder())
+    batch = algo.replay.recent(8)
+    algo.replay.sample = lambda size, rng: (batch, None, None)  # type: ignore[method-assign]
+    joints: list[np.ndarray] = []
+    original = algo._q
+
+    def spy(critic: Any, state: torch.Tensor, joint_actions: torch.Tensor) -> torch.Tensor:
+        joints.append(joint_actions.detach().numpy().copy())
+        return original(critic, state, joint_actions)
+
+    algo._q = spy  # type: ignore[method-assign]
+    with torch.no_grad():
+        mu = torch.tanh(algo.policy(torch.as_tensor(batch["state"]))).numpy()  # [N, B, A]
+    algo.update()
+    n, a = algo.dims.n_agents, algo.dims.act_dim
+    joint = joints[-1].reshape(n, 8, n, a)  # eq. (4)'s critic pass for agent i: [i, B, j, A]
+    for i in range(n):
+        for j in range(n):
+            expected = mu[i] if i == j else batch["actions"][:, j]
+            np.testing.assert_allclose(joint[i, :, j], expected, rtol=1e-6, atol=1e-7)
 
 
 # --- eq. (5): the stochastic part ----------------------------------------------------------------
@@ -149,7 +227,7 @@ def test_eq5_sign_positive_advantage_widens_sigma_towards_far_samples(
     it. A good sample *inside* one std narrows it: the likelihood-ratio gradient concentrates on it."""
     algo = _algo(alpha_start=0.0, alpha_end=0.0)
     state = _states(algo, 64)
-    mu, sigma = algo._numpy_mu_sigma(state)
+    mu, sigma = algo.actor.mu_sigma(state)
     raw = (mu + z * sigma).astype(np.float32)
     batch = {"state": state, "actions": np.clip(raw, -1, 1), "raw_actions": raw}
     calls = iter([torch.full((64,), advantage), torch.zeros(64)])  # Q(s, a_sampled), then Q(s, pi(s))
@@ -157,7 +235,7 @@ def test_eq5_sign_positive_advantage_widens_sigma_towards_far_samples(
     policy_before = [p.detach().clone() for p in algo.policy.parameters()]
     stats = algo.exploration_update(batch)
     assert stats["advantage_mean"] == pytest.approx(advantage)
-    _, sigma_after = algo._numpy_mu_sigma(state)
+    _, sigma_after = algo.actor.mu_sigma(state)
     moved = float(np.log(sigma_after).mean() - np.log(sigma).mean())
     assert (moved > 0) == widens, moved
     assert all(torch.equal(p, q) for p, q in zip(policy_before, algo.policy.parameters(), strict=True))
@@ -209,6 +287,31 @@ def test_distillation_loss_is_eq6() -> None:
     assert float(distillation_loss(teacher, student)) == pytest.approx(1.0 + 4.0)
 
 
+def test_distillation_regresses_onto_the_global_deterministic_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The teacher is ``tanh pi_theta(s)`` of the online policy on the batch's states; the students read
+    every agent's own observation of the same joint rows."""
+    algo = _algo(distill_repeats=2)
+    algo.learn(200, FakeRecorder())
+    with torch.no_grad():  # a target policy apart from the online one, so teaching with it shows
+        for p in algo.target_policy.parameters():
+            p.add_(0.1)
+    batch = algo.replay.recent(40)
+    seen: dict[str, Any] = {}
+    original = learner.distill_step
+
+    def spy(students: Any, optimizers: Any, teacher_t: Any, obs_t: Any, repeats: int) -> Any:
+        seen.update(teacher=teacher_t.numpy().copy(), obs=obs_t.numpy().copy(), repeats=repeats)
+        return original(students, optimizers, teacher_t, obs_t, repeats)
+
+    monkeypatch.setattr(learner, "distill_step", spy)
+    algo.distill_batch(batch)
+    expected = algo.actor.global_actions(batch["state"]).transpose(1, 0, 2)
+    np.testing.assert_allclose(seen["teacher"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(seen["obs"], batch["obs"].transpose(1, 0, 2))
+    assert seen["repeats"] == 2
+
+
+@pytest.mark.slow
 def test_distillation_loss_falls_on_a_fixed_batch() -> None:
     algo = _algo(distill_repeats=1, comm_dims="0,1,3")
     algo.learn(300, FakeRecorder())
@@ -249,21 +352,21 @@ def test_local_policies_use_only_local_observation_and_messages() -> None:
     moved = obs.copy()
     moved[0, 1] += 0.7  # only agent 1's observation changes
     for c, reaches in ((3, True), (0, False)):
-        a, b = algo.local_actions(c, obs), algo.local_actions(c, moved)
+        a, b = algo.actor.local_actions(c, obs), algo.actor.local_actions(c, moved)
         assert (np.abs(a[0, 0] - b[0, 0]).max() > 1e-5) == reaches, c
     speaker = algo.students[3].speaker
     with torch.no_grad():  # agent 1's message no longer depends on its observation
         speaker.layers[0].weight[1].zero_()  # type: ignore[union-attr, index]
-    a, b = algo.local_actions(3, obs), algo.local_actions(3, moved)
+    a, b = algo.actor.local_actions(3, obs), algo.actor.local_actions(3, moved)
     assert np.array_equal(a[0, 0], b[0, 0]) and np.array_equal(a[0, 2], b[0, 2])
 
 
 def test_act_serves_the_chosen_variant_and_locals_never_read_the_state() -> None:
     algo = _algo(eval_policy="local-3")
-    env = StateObservationEnv(_ctx().make(seed=3), algo.dims.state_dim)
+    env = state_observation_env(_ctx().make(seed=3), algo.dims.state_dim)
     obs, _ = env.reset(seed=3)
     local = np.stack([obs[a][: algo.dims.obs_dim] for a in algo.agents])[None]
-    expected = algo._to_env(algo.local_actions(3, local))
+    expected = algo.actor.to_env(algo.actor.local_actions(3, local))
     actions = algo.act(obs)
     scrambled = {
         a: np.concatenate([o[: algo.dims.obs_dim], o[algo.dims.obs_dim :] + 5.0]) for a, o in obs.items()
@@ -280,13 +383,15 @@ def test_global_act_needs_the_state_and_eval_env_provides_it() -> None:
     with pytest.raises(ConfigError, match="eval_env"):
         algo.act(obs)
     env = algo.eval_env(0)
-    assert isinstance(env, StateObservationEnv)
+    width = algo.dims.obs_dim + algo.dims.state_dim
+    assert all(env.observation_space(a).shape == (width,) for a in algo.agents)
     obs, _ = env.reset(seed=0)
     actions = algo.act(obs)
-    expected = algo._to_env(algo.global_actions(np.asarray(env.state())[None]))
+    expected = algo.actor.to_env(algo.actor.global_actions(np.asarray(env.state())[None]))
     for j, agent in enumerate(algo.agents):
         np.testing.assert_allclose(actions[agent], expected[0, j], rtol=1e-6)
-    assert not isinstance(_algo(eval_policy="local-1").eval_env(0), StateObservationEnv)
+    local_env = _algo(eval_policy="local-1").eval_env(0)
+    assert all(local_env.observation_space(a).shape == (algo.dims.obs_dim,) for a in algo.agents)
 
 
 # --- testing variants, determinism, checkpoints --------------------------------------------------
@@ -298,6 +403,9 @@ def test_every_variant_is_tested_on_the_same_episodes() -> None:
     algo.learn(400, recorder)
     names = [(step, name) for step, name, _ in algo.test_log]
     assert names == [(s, v) for s in (200, 400) for v in ("ctedd-g", "ctedd-l-1", "ctedd-l-3")]
+    # every round reached the recorder under its variant's name, with its episodes
+    assert [(step, policy) for step, policy, _ in recorder.evaluations] == names
+    assert all(len(records) == 4 for _, _, records in recorder.evaluations)
     results = algo.test_variants(6)
     assert all(len(r) == 6 for r in results.values())
     assert any("test_ctedd-l-3" in s for s in recorder.stats)
@@ -320,6 +428,7 @@ def test_same_seed_same_result(config: dict[str, Any]) -> None:
     assert all(torch.equal(p, q) for p, q in zip(runs[0][1], runs[1][1], strict=True))
 
 
+@pytest.mark.slow
 def test_save_load_round_trip_gives_identical_policies_and_continuation(tmp_path: Path) -> None:
     algo = _algo(save_replay=True)
     algo.learn(300, FakeRecorder())
@@ -330,7 +439,7 @@ def test_save_load_round_trip_gives_identical_policies_and_continuation(tmp_path
     obs = np.random.default_rng(2).uniform(0, 2, size=(5, 3, algo.dims.obs_dim)).astype(np.float32)
     for variant in algo.variant_names:
         np.testing.assert_array_equal(
-            algo.variant_actions(variant, obs, state), twin.variant_actions(variant, obs, state)
+            algo.actor.variant_actions(variant, obs, state), twin.actor.variant_actions(variant, obs, state)
         )
     assert (twin.steps_done, twin.updates_done, twin.tests_done) == (300, algo.updates_done, algo.tests_done)
     algo.close()  # both continue from fresh episodes, as a resumed run does
@@ -349,29 +458,54 @@ def test_load_refuses_a_checkpoint_of_another_shape(tmp_path: Path) -> None:
 
 
 def test_variant_tests_reach_the_ledger_apart_from_the_runner_evaluations(tmp_path: Path) -> None:
+    from marlbench.config import resolve
     from marlbench.reports.data import last_evals, training_evals
-    from marlbench.runner import run
+    from marlbench.training.runner import run
 
     ledger = Ledger(tmp_path / "ledger", create=True)
     spec = RunSpec(
         algo="ctedd", env="cn-v1", steps=400, hyperparams=dict(SMALL), eval_every=200, eval_episodes=2
     )
-    row = run(spec, ledger)
+    row = run(resolve(spec), ledger)
     assert row["status"] == "finished"
     evals = ledger.evals([row["run_id"]])
     runner_rows = training_evals(evals)
     # at 200 and at 400, which is also the final evaluation (not repeated at the same step)
-    assert sorted(runner_rows["eval_id"].unique()) == [0, 1]
+    assert runner_rows["eval_id"].nunique() == 2
     assert sorted(runner_rows["step"].unique()) == [200, 400]
     assert (runner_rows["episode"].max(), runner_rows["agent"].nunique()) == (1, 3)
     tests = evals[evals["policy"] != ""]
-    assert (tests["eval_id"] < 0).all() and tests["eval_id"].nunique() == 6
+    assert tests["eval_id"].nunique() == 6
+    # one id per round, counting up from 0 in the order the rounds ran, shared by tests and evaluations
+    rounds = evals.drop_duplicates("eval_id")
+    assert sorted(evals["eval_id"].unique()) == list(range(8))
+    assert rounds["step"].is_monotonic_increasing and rounds["eval_id"].is_monotonic_increasing
+    assert not set(tests["eval_id"]) & set(runner_rows["eval_id"])
+    assert tests.groupby("eval_id")["policy"].nunique().eq(1).all()  # a round tests one variant
     policies = tests["policy"]
     assert sorted(set(zip(tests["step"], policies, strict=True))) == [
         (s, v) for s in (200, 400) for v in ("ctedd-g", "ctedd-l-1", "ctedd-l-3")
     ]
     assert tests.groupby("eval_id")["episode"].nunique().eq(4).all()
-    assert set(last_evals(evals)["eval_id"]) == {1}  # compare scores the runner's last evaluation
+    last_runner = int(runner_rows.loc[runner_rows["step"] == 400, "eval_id"].iloc[0])
+    assert set(last_evals(evals)["eval_id"]) == {last_runner}  # compare scores the runner's last evaluation
+
+
+def test_the_last_evaluation_is_the_runners_when_variant_tests_come_after_it(tmp_path: Path) -> None:
+    """With tests at 300 and the end, CTEDD's last round (ctedd-l-3 at 400) follows the runner's at 400."""
+    from marlbench.config import resolve
+    from marlbench.training.runner import run
+
+    ledger = Ledger(tmp_path / "ledger", create=True)
+    hyperparams = SMALL | {"test_every": 300}
+    spec = RunSpec(
+        algo="ctedd", env="cn-v1", steps=400, hyperparams=hyperparams, eval_every=200, eval_episodes=2
+    )
+    row = run(resolve(spec), ledger)
+    evals = ledger.evals([row["run_id"]])
+    assert evals.loc[evals["eval_id"].idxmax(), "policy"] == "ctedd-l-3"
+    last = ledger.last_eval(row["run_id"])
+    assert set(last["policy"]) == {""} and set(last["step"]) == {400} and last["episode"].nunique() == 2
 
 
 # --- presets and figures -------------------------------------------------------------------------
@@ -462,7 +596,7 @@ def _synthetic_ledger(root: Path, preset: str, variants: dict[str, tuple[str, st
                         rows += [
                             {
                                 "run_id": run_id,
-                                "eval_id": -(1 + 3 * i + j),
+                                "eval_id": 3 * i + j,
                                 "step": step,
                                 "episode": ep,
                                 "agent": a,
@@ -489,6 +623,7 @@ def _legend(drawing: Any) -> list[str]:
     return [t.get_text() for legend in drawing.figure.legends for t in legend.get_texts()]
 
 
+@pytest.mark.slow
 def test_ctedd_figures_draw_a_panel_per_env_and_name_what_is_missing(tmp_path: Path) -> None:
     import matplotlib
 
@@ -563,5 +698,5 @@ def test_ctedd_beats_a_random_policy_on_cn_v1() -> None:
     algo.learn(12_000, FakeRecorder())
     rng = np.random.default_rng(0)
     random_return = _team_return(lambda obs, state: rng.uniform(-1, 1, size=(*obs.shape[:2], 2)))
-    learned_return = _team_return(lambda obs, state: algo._to_env(algo.global_actions(state)))
+    learned_return = _team_return(lambda obs, state: algo.actor.to_env(algo.actor.global_actions(state)))
     assert learned_return > random_return + 4.0, (learned_return, random_return)

@@ -13,10 +13,12 @@ from pettingzoo import ParallelEnv
 from scipy.stats import chisquare
 
 from marlbench.algos.base import EnvContext, resolve_config
-from marlbench.algos.dqn_common import AgentReplay, BatchedCNN, BatchedSumTree, DQNConfig, Selection
-from marlbench.algos.lbs import IDQN, LBS, PSDQN, IDQNSharedBuffer, LBSConfig, lbs_downsample
+from marlbench.algos.dqn.config import DQNConfig
+from marlbench.algos.dqn.lbs import IDQN, LBS, PSDQN, IDQNSharedBuffer, LBSConfig, lbs_downsample
+from marlbench.algos.dqn.learner import Selection
 from marlbench.envs.registry import EnvSpec, get_spec
 from marlbench.errors import ConfigError, Diverged
+from marlbench.replay import AgentReplay
 
 
 class SignalEnv(ParallelEnv):
@@ -108,46 +110,6 @@ def test_large_batch_is_b_times_m() -> None:
     assert (agent == np.arange(3)[:, None]).all()
 
 
-# -- the batched CNN --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("head_hidden", [0, 16])
-def test_batched_cnn_equals_separate_cnns(head_hidden: int) -> None:
-    gen = torch.Generator().manual_seed(0)
-    net = BatchedCNN(4, (3, 7, 7), 5, (32, 64, 64), 2, 1, head_hidden, generator=gen)
-    singles = [net.single(i) for i in range(4)]
-    x = torch.rand(4, 6, 3, 7, 7, generator=gen) * 3
-    out = net(x)
-    assert out.shape == (4, 6, 5)
-    coeff = torch.randn(4, 6, 5, generator=gen)
-    (out * coeff).sum().backward()
-    batched_grads = [p.grad for p in net.layer_parameters()]
-    for i, single in enumerate(singles):
-        ref = single(x[i])
-        torch.testing.assert_close(out[i], ref, rtol=1e-5, atol=1e-5)
-        (ref * coeff[i]).sum().backward()
-        for batched, p in zip(batched_grads, single.parameters(), strict=True):
-            torch.testing.assert_close(batched[i], p.grad, rtol=1e-4, atol=1e-5)
-    shared = torch.rand(6, 3, 7, 7, generator=gen)
-    torch.testing.assert_close(net.forward_shared(shared), net(shared.expand(4, *shared.shape)))
-
-
-def test_networks_start_different_and_clip_separately() -> None:
-    gen = torch.Generator().manual_seed(1)
-    net = BatchedCNN(3, (2, 5, 5), 3, (8, 8), generator=gen)
-    assert not torch.equal(net.conv_weight[0][0], net.conv_weight[0][1])
-    singles = [net.single(i) for i in range(3)]
-    x = torch.rand(3, 4, 2, 5, 5, generator=gen)
-    scale = torch.tensor([1.0, 100.0, 1e-3])[:, None, None]
-    (net(x) * scale).sum().backward()
-    net.per_net_grad_clip(0.5)
-    for i, single in enumerate(singles):
-        (single(x[i]) * scale[i]).sum().backward()
-        torch.nn.utils.clip_grad_norm_(single.parameters(), 0.5)
-        for batched, p in zip(net.layer_parameters(), single.parameters(), strict=True):
-            torch.testing.assert_close(batched.grad[i], p.grad, rtol=1e-4, atol=1e-7)
-
-
 # -- per-agent buffers ------------------------------------------------------------------------------
 
 
@@ -232,18 +194,6 @@ def test_weighted_minibatch_loss_is_unbiased_for_the_large_batch_loss() -> None:
     assert float(losses[chosen[0]].mean()) > 1.05 * float(losses.mean())
 
 
-def test_sum_tree_samples_in_proportion_to_priorities() -> None:
-    tree = BatchedSumTree(2, 5)
-    tree.update(np.array([0, 0, 0, 0, 1, 1]), np.array([0, 1, 2, 3, 0, 4]), np.array([1.0, 2, 3, 4, 5, 5]))
-    tree.update(np.array([0]), np.array([1]), np.array([6.0]))  # overwrite
-    leaves = tree.sample(100_000, np.random.default_rng(0))
-    f0 = np.bincount(leaves[0], minlength=8)[:5] / 100_000
-    f1 = np.bincount(leaves[1], minlength=8)[:5] / 100_000
-    np.testing.assert_allclose(f0, [1 / 14, 6 / 14, 3 / 14, 4 / 14, 0], atol=0.006)
-    np.testing.assert_allclose(f1, [0.5, 0, 0, 0, 0.5], atol=0.006)
-    np.testing.assert_allclose(tree.total(), [14.0, 10.0])
-
-
 def test_p1_td_priorities_are_the_owners_td_errors() -> None:
     algo = make_algo(LBS, p1="td", learning_starts=10_000)
     algo.learn(48, FakeRecorder())
@@ -261,7 +211,7 @@ def test_p1_td_priorities_are_the_owners_td_errors() -> None:
     algo._select()
     agent, index = (a.ravel() for a in drawn["batch"])
     obs, actions, rewards, next_obs, terminated = algo._batch(agent, index)
-    leaves = algo.replay.tree.tree[agent, index + algo.replay.tree.leaves]
+    leaves = algo.replay.tree.leaves(index, channel=agent)
     with torch.no_grad():
         for j in range(3):
             mine = agent == j

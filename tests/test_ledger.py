@@ -17,9 +17,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import marlbench.ledger as ledger_mod
 from marlbench.errors import LedgerError
 from marlbench.ledger import RUN_SCHEMA, STALE_SECONDS, Ledger, LedgerWarning, default_ledger_path
+from marlbench.ledger import files as ledger_files
+from marlbench.ledger import store as ledger_store
 
 HOST = socket.gethostname()
 
@@ -301,7 +302,7 @@ def test_failed_replace_keeps_old_file_and_leaves_no_temp(
     def broken_replace(src: Any, dst: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ledger_mod.os, "replace", broken_replace)
+    monkeypatch.setattr(ledger_files.os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
         ledger.update_run("r", status="finished", steps=20)
     with pytest.raises(OSError, match="No space left"):
@@ -319,6 +320,7 @@ def _rewrite_run(root: str, n: int) -> None:
         led.update_run("hot", steps=i + 1, config="x" * (i * 50))  # growing file
 
 
+@pytest.mark.slow
 def test_concurrent_reader_sees_whole_rows(ledger: Ledger, ctx: mp.context.BaseContext) -> None:
     """A reader polling while another process rewrites the row sees old or new, never a torn file."""
     ledger.put_run({"run_id": "hot", "steps": 0})
@@ -489,9 +491,9 @@ def test_stale_heartbeat_and_dead_pid_read_as_crashed(
         "done": "finished",
     }
     written = time.time()
-    monkeypatch.setattr(ledger_mod, "_now", lambda: written + STALE_SECONDS - 5)
+    monkeypatch.setattr(ledger_store, "_now", lambda: written + STALE_SECONDS - 5)
     assert statuses()["remote"] == "running"
-    monkeypatch.setattr(ledger_mod, "_now", lambda: written + STALE_SECONDS + 5)
+    monkeypatch.setattr(ledger_store, "_now", lambda: written + STALE_SECONDS + 5)
     assert statuses() == {
         "remote": "crashed",
         "local-alive": "crashed",

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from fakes import FakeRecorder
 
 from marlbench.algos.base import EnvContext, resolve_config
 from marlbench.algos.maddpg import MADDPG, MADDPGConfig
+from marlbench.algos.maddpg.losses import critic_targets, regularised_actor_loss, weighted_critic_loss
 from marlbench.envs.registry import get_spec
 from marlbench.errors import ConfigError, Diverged
 
-SMALL = {"batch_size": 32, "learning_starts": 64, "learn_every": 10, "hidden_size": 32, "buffer_size": 5000}
+SMALL = TINY["maddpg"]
 
 
 def _ctx(**options: Any) -> EnvContext:
@@ -167,6 +170,58 @@ def test_comm_maddpg_learns_end_to_end() -> None:
 
 
 # --- updates -------------------------------------------------------------------------------------
+
+
+def test_losses_by_hand() -> None:
+    y = critic_targets(
+        torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[10.0, 10.0]]), 0.5
+    )
+    torch.testing.assert_close(y, torch.tensor([[6.0, 2.0]]))  # 1 + 0.5 * 10; terminal: r only
+    q = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    y = torch.tensor([[1.0, 2.0, 3.0], [1.0, 1.0, 4.0]])
+    weights = torch.tensor([[1.0, 0.5, 0.25], [1.0, 1.0, 1.0]])
+    alive = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    loss, td = weighted_critic_loss(q, y, weights, alive)
+    # agent 0: (1 * 1 + 0.5 * 4) / 2 alive = 1.5; agent 1: 9 / 3 = 3
+    assert float(loss) == pytest.approx(4.5)
+    torch.testing.assert_close(td, y - q)
+    q_pi = torch.tensor([[1.0, 3.0], [2.0, 2.0]])
+    pre = torch.tensor([[[1.0], [3.0]], [[0.0], [2.0]]])
+    # agent 0: -1 / 1 + 0.1 * 5; agent 1: -4 / 2 + 0.1 * 2
+    actor = regularised_actor_loss(q_pi, pre, torch.tensor([[1.0, 0.0], [1.0, 1.0]]), 0.1)
+    assert float(actor) == pytest.approx(-2.3)
+
+
+def test_critic_regresses_on_the_discounted_target_networks() -> None:
+    """The critic loss of one update, recomputed member by member from the same mini-batches."""
+    algo = _algo({"continuous": True}, gamma=0.9)
+    algo.learn(100, FakeRecorder())
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # targets unlike the online networks, as after some updates
+        for p in [*algo.target_actor.parameters(), *algo.target_critic.parameters()]:
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+    # copies from before the update (it soft-updates the targets at its end)
+    critic, target_critic = copy.deepcopy(algo.critic), copy.deepcopy(algo.target_critic)
+    target_actor = copy.deepcopy(algo.target_actor)
+    batch_np, _, _ = algo.replay.sample(algo.config.batch_size, copy.deepcopy(algo.rng))
+    stats = algo.update()
+    b = {k: torch.from_numpy(v) for k, v in batch_np.items()}  # [agent's mini-batch, B, ...]
+    low, high = algo._low, algo._high
+    n = algo.dims.n_agents
+    expected = 0.0
+    with torch.no_grad():
+        for i in range(n):
+            nxt = b["next_obs"][i]
+            next_actions = [
+                low + (torch.tanh(target_actor.body.member(j)(nxt[:, j])) + 1) * 0.5 * (high - low)
+                for j in range(n)
+            ]
+            q_next = target_critic.member(i)(torch.cat([nxt.flatten(1), *next_actions], 1))[:, 0]
+            y = b["rewards"][i][:, i] + 0.9 * (1 - b["terminated"][i][:, i]) * q_next
+            q = critic.member(i)(torch.cat([b["obs"][i].flatten(1), b["actions"][i].flatten(1)], 1))[:, 0]
+            alive = b["alive"][i][:, i]
+            expected += float((alive * (y - q) ** 2).sum() / alive.sum().clamp(min=1))
+    assert stats["critic_loss"] * n == pytest.approx(expected, rel=1e-4)
 
 
 def test_soft_update_moves_targets_by_exactly_tau() -> None:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from marlbench.nets import (
+    ACTIVATIONS,
+    BatchedCNN,
     BatchedMLP,
     LoopMLP,
     clip_grad_norm_per_member_,
@@ -15,6 +17,7 @@ from marlbench.nets import (
     make_member_mlp,
     mlp,
     numpy_forward,
+    numpy_layers,
     soft_update_,
 )
 
@@ -161,3 +164,63 @@ def test_numpy_forward_matches_torch_and_follows_parameter_updates(batched: bool
         np.testing.assert_allclose(
             numpy_forward(net, x[:1].numpy()), net(x[:1]).numpy(), rtol=1e-5, atol=1e-6
         )  # broadcast of a single input to every member
+
+
+def test_numpy_layers_broadcasts_a_shared_input_and_matches_torch() -> None:
+    gen = torch.Generator().manual_seed(5)
+    net = BatchedMLP(3, 4, (8,), 2, "tanh", generator=gen)
+    x = torch.rand(1, 6, 4, generator=gen)
+    out = numpy_layers(net.numpy_params(), x.numpy(), "tanh")
+    np.testing.assert_allclose(out, net(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    relu = numpy_layers(net.numpy_params(), x.numpy(), "relu")  # the activation name is used
+    assert not np.allclose(relu, out)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_table_forms_agree(name: str) -> None:
+    entry = ACTIVATIONS[name]
+    x = torch.linspace(-3, 3, 13)
+    expected = entry.module()(x)
+    torch.testing.assert_close(entry.torch(x), expected)
+    torch.testing.assert_close(entry.inplace(x.clone()), expected)
+    np.testing.assert_allclose(entry.numpy(x.numpy().copy()), expected.numpy(), rtol=1e-6, atol=1e-7)
+
+
+# -- the batched CNN --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("head_hidden", [0, 16])
+def test_batched_cnn_equals_separate_cnns(head_hidden: int) -> None:
+    gen = torch.Generator().manual_seed(0)
+    net = BatchedCNN(4, (3, 7, 7), 5, (32, 64, 64), 2, 1, head_hidden, generator=gen)
+    singles = [net.single(i) for i in range(4)]
+    x = torch.rand(4, 6, 3, 7, 7, generator=gen) * 3
+    out = net(x)
+    assert out.shape == (4, 6, 5)
+    coeff = torch.randn(4, 6, 5, generator=gen)
+    (out * coeff).sum().backward()
+    batched_grads = [p.grad for p in net.layer_parameters()]
+    for i, single in enumerate(singles):
+        ref = single(x[i])
+        torch.testing.assert_close(out[i], ref, rtol=1e-5, atol=1e-5)
+        (ref * coeff[i]).sum().backward()
+        for batched, p in zip(batched_grads, single.parameters(), strict=True):
+            torch.testing.assert_close(batched[i], p.grad, rtol=1e-4, atol=1e-5)
+    shared = torch.rand(6, 3, 7, 7, generator=gen)
+    torch.testing.assert_close(net.forward_shared(shared), net(shared.expand(4, *shared.shape)))
+
+
+def test_networks_start_different_and_clip_separately() -> None:
+    gen = torch.Generator().manual_seed(1)
+    net = BatchedCNN(3, (2, 5, 5), 3, (8, 8), generator=gen)
+    assert not torch.equal(net.conv_weight[0][0], net.conv_weight[0][1])
+    singles = [net.single(i) for i in range(3)]
+    x = torch.rand(3, 4, 2, 5, 5, generator=gen)
+    scale = torch.tensor([1.0, 100.0, 1e-3])[:, None, None]
+    (net(x) * scale).sum().backward()
+    clip_grad_norm_per_member_([net], 0.5)
+    for i, single in enumerate(singles):
+        (single(x[i]) * scale[i]).sum().backward()
+        torch.nn.utils.clip_grad_norm_(single.parameters(), 0.5)
+        for batched, p in zip(net.layer_parameters(), single.parameters(), strict=True):
+            torch.testing.assert_close(batched.grad[i], p.grad, rtol=1e-4, atol=1e-7)

@@ -11,6 +11,8 @@ back: 106%, 123%, 154%, 487%.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +21,16 @@ from matplotlib.collections import PolyCollection
 from test_compare_cli import assert_user_error, invoke
 from test_reports import put_eval, put_run
 
+from marlbench.envs.atari_scores import HUMAN_REFERENCE, percent_human
+from marlbench.errors import ConfigError
 from marlbench.ledger import Ledger
 from marlbench.presets import load_preset
 from marlbench.reports import stats
-from marlbench.reports.compare import FIELDS, compare, human_references, render
+from marlbench.reports.compare import FIELDS, compare, human_references
 from marlbench.reports.data import RUNNING_WINDOW, running_scores
 from marlbench.reports.figures import FigureOptions, get_figure, report_data
 from marlbench.reports.paper002 import NEEDS, running_mean
+from marlbench.reports.render import render
 
 PRESET = "atari-actor-critic"
 AGENT = "player_0"
@@ -126,8 +131,6 @@ def row(rows, label: str, env: str) -> dict:
 # % of human expert and the running mean
 # ---------------------------------------------------------------------------------------------
 def test_percent_of_human_is_0_for_random_play_and_100_for_the_human_expert() -> None:
-    from marlbench.envs.atari import percent_human
-
     references = human_references()
     assert {env: (r.random, r.human, r.floor) for env, r in references.items()} == {
         "atari-pong": (-20.7, 9.3, -21.0),
@@ -144,6 +147,20 @@ def test_percent_of_human_is_0_for_random_play_and_100_for_the_human_expert() ->
     # paper 002's Fig. 7, random-play row: 1% (Pong) and 5% (Breakout) against the game's floor
     assert round(percent_human("atari-pong", -20.7, baseline="floor")) == 1
     assert round(percent_human("atari-breakout", 1.7, baseline="floor")) == 5
+
+
+def test_percent_human_reproduces_paper_002s_column() -> None:
+    for env, (random_score, human_score) in HUMAN_REFERENCE.items():
+        assert percent_human(env, random_score) == pytest.approx(0.0)
+        assert percent_human(env, human_score) == pytest.approx(100.0)
+    # paper 002's Fig. 7 column uses the lowest possible score as its baseline
+    floor = {"baseline": "floor"}
+    assert round(percent_human("atari-pong", 16.2, **floor)) == 123
+    assert round(percent_human("atari-breakout", 154.8, **floor)) == 487
+    assert round(percent_human("atari-pong", -20.7, **floor)) == 1
+    assert round(percent_human("atari-breakout", 1.7, **floor)) == 5
+    with pytest.raises(ConfigError):
+        percent_human("mpe-spread", 0.0)
 
 
 def test_running_mean_is_the_mean_of_the_last_100_games_in_play_order(tmp_path: Path) -> None:
@@ -238,6 +255,23 @@ def test_tables_without_atari_rows_are_unchanged(tmp_path: Path) -> None:
     assert result.references == {} and result.caption == result.score_text
     assert "% human" not in render(result, "markdown")
     assert json.loads(render(result, "json"))["references"] == {}
+
+
+def test_atari_columns_need_no_ale_py(tmp_path: Path) -> None:
+    """The reference scores are plain data: with ale-py unimportable compare still fills the Atari columns."""
+    root = atari_ledger(tmp_path / "l").root
+    code = (
+        "import sys; sys.modules['ale_py'] = None; "
+        "from marlbench.ledger import Ledger; "
+        "from marlbench.reports.compare import compare, running_mean_runs; "
+        "from marlbench.reports.render import render; "
+        f"book = Ledger({str(root)!r}); runs = book.runs(); "
+        "rows = compare(runs, book.evals(), episodes=book.episodes(running_mean_runs(runs))).rows; "
+        "pong = rows[rows['label'] == 'a2c/model3-pong'].iloc[0]; "
+        "print(round(pong['percent_human_paper']), 'marlbench.envs.atari' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["123", "False"]
 
 
 def test_compare_cli_reads_the_training_games_of_atari_runs(ledger_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""Presets: the shipped files, loading errors that name file/key/fix, planning and ``preset run``."""
+"""Presets: the shipped files, loading errors naming file/key/fix, ``preset run`` (planning: test_sweep)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import TINY_PPO
 from typer.testing import CliRunner
 
 from marlbench.cli import app
-from marlbench.config import RunSpec
 from marlbench.errors import ConfigError
 from marlbench.ledger import Ledger
 from marlbench.presets import algo_status, load_preset, preset_files
-from marlbench.sweep import adopt_twins, plan
 
 runner = CliRunner()
 SHIPPED = ("quickstart", "biswas-batch-size", "biswas-per", "biswas-ppo-vs-maddpg")
 
-TINY = """
+TINY = f"""
 description = "two tiny PPO runs"
 figure = "learning-curves"
 
@@ -27,7 +26,7 @@ env = "mpe-spread"
 steps = 200
 seeds = 2
 eval_episodes = 2
-hyperparams = { n_envs = 1, n_steps = 32, batch_size = 32, n_epochs = 1 }
+hyperparams = {{ {", ".join(f"{key} = {value}" for key, value in TINY_PPO.items())} }}
 
 [[variants]]
 name = "ppo"
@@ -157,68 +156,9 @@ def test_preset_list_marks_algorithms_not_built_yet(tmp_path: Path, monkeypatch:
 
 
 # ---------------------------------------------------------------------------------------------
-# planning: skip, resume, run
-# ---------------------------------------------------------------------------------------------
-def _row(
-    ledger: Ledger, run_id: str, spec: RunSpec, status: str, checkpoint: str = "", **extra: object
-) -> None:
-    ledger.put_run(
-        {
-            "run_id": run_id,
-            "config_hash": spec.config_hash(),
-            "algo": spec.algo,
-            "env": spec.env,
-            "seed": spec.seed,
-            "status": status,
-            "checkpoint": checkpoint,
-            "steps": 100,
-            "host": "elsewhere",
-            **extra,
-        }
-    )
-
-
-def test_plan_matches_twins_by_config_hash(ledger: Ledger) -> None:
-    specs = [
-        RunSpec(algo="ppo", env="mpe-spread", seed=s, steps=200, preset="p", variant="v") for s in range(5)
-    ]
-    _row(ledger, "done", specs[0], "finished", "checkpoints/done/latest")
-    _row(ledger, "stopped", specs[1], "interrupted", "checkpoints/stopped/latest")
-    _row(ledger, "nockpt", specs[2], "interrupted")
-    _row(ledger, "broke", specs[3], "failed", "checkpoints/broke/latest")
-    _row(ledger, "busy", specs[4], "running")
-    other = RunSpec(algo="ppo", env="mpe-spread", seed=0, steps=300)  # another budget: not a twin
-    _row(ledger, "other", other, "finished")
-    planned = plan(specs, ledger.runs())
-    assert [(p.action, p.run_id) for p in planned] == [
-        ("skip", "done"),
-        ("resume", "stopped"),
-        ("run", ""),
-        ("run", ""),
-        ("running", "busy"),
-    ]
-    assert "failed" in planned[3].note
-
-
-def test_finished_twin_of_another_preset_is_adopted(ledger: Ledger) -> None:
-    from marlbench.reports.data import filter_runs
-
-    mine = RunSpec(algo="ppo", env="mpe-spread", seed=0, steps=200, preset="b", variant="uniform")
-    twin = RunSpec(algo="ppo", env="mpe-spread", seed=0, steps=200, preset="a", variant="batch-1024")
-    _row(ledger, "theirs", twin, "finished", preset="a", variant="batch-1024")
-    planned = plan([mine], ledger.runs())
-    assert planned[0].action == "skip" and "identical run of a/batch-1024" in planned[0].note
-    assert adopt_twins(planned, ledger) == 1
-    assert adopt_twins(plan([mine], ledger.runs()), ledger) == 0  # tagged once
-    runs = ledger.runs()
-    assert filter_runs(runs, preset="a")["variant"].tolist() == ["batch-1024"]
-    adopted = filter_runs(runs, preset="b", variants=["uniform"])
-    assert adopted["run_id"].tolist() == ["theirs"] and adopted["variant"].tolist() == ["uniform"]
-
-
-# ---------------------------------------------------------------------------------------------
 # preset run: real tiny runs
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_preset_run_twice_then_resume_only_the_interrupted_run(tmp_path: Path, ledger_dir: Path) -> None:
     path = write(tmp_path, "tiny", TINY)
     first = runner.invoke(app, ["preset", "run", str(path)])

@@ -1,4 +1,7 @@
-"""Replay buffers: ring storage, uniform / rank-based / proportional sampling, weights, sum-tree."""
+"""Replay buffers: ring storage, uniform / rank-based / proportional sampling, weights.
+
+The sum-tree under the proportional sampler is tested alone in ``test_sumtree.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ import pytest
 from scipy import stats
 
 from marlbench.replay import (
+    AgentReplay,
     ProportionalSampler,
     RankSampler,
     ReplayBuffer,
-    SumTree,
     make_replay,
     priority_keys,
 )
@@ -89,38 +92,6 @@ def test_uniform_weights_are_ones_and_priorities_are_ignored() -> None:
 def test_sample_from_empty_buffer_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         make_replay("rank", 4, FIELDS).sample(2, np.random.default_rng(0))
-
-
-# --- sum-tree ------------------------------------------------------------------------------------
-
-
-def test_sum_tree_totals_and_search_match_a_naive_reference() -> None:
-    rng = np.random.default_rng(1)
-    tree = SumTree(capacity=37, channels=2)  # not a power of two
-    values = rng.random((2, 37))
-    tree.set(np.tile(np.arange(37), (2, 1)), values)
-    np.testing.assert_allclose(tree.total(), values.sum(1))
-    # updates, including a duplicated index (last write wins)
-    idx = np.array([[3, 3, 36, 0], [5, 9, 9, 20]])
-    new = rng.random((2, 4)) * 5
-    tree.set(idx, new)
-    values[0, [3, 36, 0]] = new[0, [1, 2, 3]]
-    values[1, [5, 9, 20]] = new[1, [0, 2, 3]]
-    np.testing.assert_allclose(tree.total(), values.sum(1))
-    np.testing.assert_allclose(tree.leaves(idx), values[np.arange(2)[:, None], idx])
-    mass = rng.random((2, 500)) * values.sum(1, keepdims=True)
-    found = tree.find(mass)
-    prefix = np.cumsum(values, axis=1)
-    naive = np.stack([np.searchsorted(prefix[c], mass[c], side="right") for c in range(2)])
-    np.testing.assert_array_equal(found, naive)
-
-
-def test_sum_tree_deferred_propagation() -> None:
-    tree = SumTree(capacity=8)
-    tree.set(np.array([[1, 2]]), np.array([[1.0, 2.0]]), propagate=False)
-    assert tree.total()[0] == 0.0
-    tree.propagate(np.array([[1, 2]]))
-    assert tree.total()[0] == 3.0
 
 
 # --- prioritized sampling ------------------------------------------------------------------------
@@ -293,3 +264,51 @@ def test_save_load_round_trip_gives_identical_samples(kind: str, tmp_path) -> No
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[2], b[2])
     np.testing.assert_array_equal(a[0]["obs"], b[0]["obs"])
+
+
+# --- per-agent replay (the DQN family) -----------------------------------------------------------
+
+
+def _agent_replay(sampler: str) -> AgentReplay:
+    replay = AgentReplay(2, 4, (1,), np.float32, sampler=sampler, eps=0.5)
+    obs = np.arange(6, dtype=np.float32).reshape(3, 2, 1)  # 3 env copies x 2 agents
+    alive = np.array([[True, True], [True, False], [True, True]])  # agent 1 absent from env 1
+    replay.add(obs, np.zeros((3, 2), np.int64), np.zeros((3, 2)), obs, np.zeros((3, 2)), alive)
+    return replay
+
+
+def test_agent_replay_uniform_weights_are_ones_and_priorities_are_ignored() -> None:
+    replay = _agent_replay("uniform")
+    assert replay.size.tolist() == [3, 2]
+    index, weights = replay.sample(1000, np.random.default_rng(0))
+    assert weights.dtype == np.float32 and (weights == 1).all()
+    assert set(index[0].tolist()) == {0, 1, 2} and set(index[1].tolist()) == {0, 1}
+    replay.update_priorities(np.array([0]), np.array([0]), np.array([1e6]))  # no-op
+    assert replay.tree is None
+
+
+def test_agent_replay_adds_eps_to_td_errors_and_weights_by_hand() -> None:
+    replay = _agent_replay("proportional")
+    # new transitions enter at the agent's maximum priority (1 to start with)
+    np.testing.assert_array_equal(replay.tree.total(), [3.0, 2.0])
+    replay.update_priorities(np.array([0, 0, 1]), np.array([0, 2, 1]), np.array([-1.5, 0.0, 3.5]))
+    # |TD| + eps: agent 0 holds [2.0, 1.0, 0.5], agent 1 holds [1.0, 4.0]
+    np.testing.assert_array_equal(
+        replay.tree.leaves(np.array([[0, 1, 2], [0, 1, 1]])), [[2, 1, 0.5], [1, 4, 4]]
+    )
+    np.testing.assert_array_equal(replay.max_priority, [2.0, 4.0])
+    index, weights = replay.sample(20_000, np.random.default_rng(0))
+    np.testing.assert_allclose(
+        np.bincount(index[0], minlength=3) / 20_000, [2 / 3.5, 1 / 3.5, 0.5 / 3.5], atol=0.01
+    )
+    np.testing.assert_allclose(np.bincount(index[1], minlength=2) / 20_000, [0.2, 0.8], atol=0.01)
+    # w = 1 / (size * P) normalised per agent: agent 0 -> 1/p normalised by 1/0.5
+    by_slot = {int(i): float(w) for i, w in zip(index[0], weights[0], strict=True)}
+    assert by_slot == pytest.approx({0: 0.25, 1: 0.5, 2: 1.0})
+    assert {int(i): float(w) for i, w in zip(index[1], weights[1], strict=True)} == pytest.approx(
+        {0: 1.0, 1: 0.25}
+    )
+    replay.add(
+        np.ones((1, 2, 1)), np.zeros((1, 2), np.int64), np.zeros((1, 2)), np.ones((1, 2, 1)), np.zeros((1, 2))
+    )
+    np.testing.assert_array_equal(replay.tree.leaves(np.array([[3], [2]])), [[2.0], [4.0]])  # at the maximum

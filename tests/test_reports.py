@@ -325,7 +325,7 @@ def test_every_format_parses_back_to_the_same_numbers(tmp_path: Path) -> None:
 
     import pandas as pd
 
-    from marlbench.reports.compare import render
+    from marlbench.reports.render import render
 
     ledger = smarts_ledger(tmp_path / "l")
     table = compare(ledger.runs(), ledger.evals(), vs="maddpg")
@@ -352,6 +352,11 @@ def test_every_format_parses_back_to_the_same_numbers(tmp_path: Path) -> None:
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header[:3] == ["algorithm", "env", "seeds"] and "P(> maddpg)" in header and "agent_3" in header
     assert all(len(line.strip("|").split("|")) == len(header) for line in lines)
+    # text columns left-aligned, numbers right-aligned
+    rule = [c.strip() for c in lines[1].strip("|").split("|")]
+    aligned = dict(zip(header, rule, strict=True))
+    assert aligned["algorithm"] == aligned["95% CI"] == "---"
+    assert aligned["mean"] == aligned["seeds"] == "---:"
     assert "team mean over agents" in "\n".join(markdown)
     latex = render(table, "latex")
     assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex

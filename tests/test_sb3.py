@@ -4,33 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from marlbench import api
 from marlbench.algos import all_algos
 from marlbench.algos.base import EnvContext
+from marlbench.config import resolve
 from marlbench.envs import get_spec
-from marlbench.runner import prepare
 
-# Small settings per algorithm so each runs a few hundred env steps in a second or two.
-TINY: dict[str, dict[str, object]] = {
-    "ppo": {"n_envs": 1, "n_steps": 32, "batch_size": 32, "n_epochs": 1},
-    "a2c": {"n_envs": 1, "n_steps": 5},
-    "trpo": {"n_envs": 1, "n_steps": 64, "batch_size": 64, "n_critic_updates": 1},
-    "recurrent-ppo": {"n_envs": 1, "n_steps": 32, "batch_size": 32, "n_epochs": 1},
-    "dqn": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16},
-    "qrdqn": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16},
-    "sac": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16},
-    "td3": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16},
-    "ddpg": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16},
-}
+# Small settings per algorithm (conftest.TINY) so each runs a few hundred env steps in a second or two.
+SB3 = sorted(name for name, spec in all_algos().items() if "shared weights" in spec.source)
 
 
 def test_every_sb3_algorithm_is_covered() -> None:
-    sb3 = {name for name, spec in all_algos().items() if "shared weights" in spec.source}
-    assert sb3 == set(TINY)
+    assert set(SB3) <= set(TINY)
 
 
-@pytest.mark.parametrize("algo", sorted(TINY))
+@pytest.mark.parametrize("algo", SB3)
 def test_sb3_algorithm_end_to_end(algo: str, ledger) -> None:
     """Each baseline trains, records per-agent episodes and evaluations, and reloads its checkpoint."""
     kinds = all_algos()[algo].action_kinds
@@ -59,8 +49,8 @@ def test_sb3_algorithm_end_to_end(algo: str, ledger) -> None:
     from marlbench.config import RunSpec
 
     spec = RunSpec.from_json(row["config"])
-    algo_spec, env_ctx, config = prepare(spec)
-    fresh = build(algo_spec, env_ctx, config, seed=123)
+    resolved = resolve(spec)
+    fresh = build(resolved.algo, resolved.env, resolved.config, seed=123)
     fresh.load(ledger.root / row["checkpoint"])
     assert fresh.steps_done == row["steps"]
     env = fresh.eval_env(7)
@@ -116,6 +106,7 @@ def test_death_padding_wrapper_ends_on_time() -> None:
     assert seen[3][1] == {"a": True, "b": True}
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(ledger) -> None:
     rows = [
         api.train(

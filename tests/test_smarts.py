@@ -131,6 +131,7 @@ def test_generated_net_has_four_arms_with_two_lanes_each_way(cache: Path) -> Non
     assert rate(low) * 3600 == pytest.approx(4 * S.TRAFFIC_RATES["low"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_scenario_cache_is_reused_and_rebuilt_when_the_description_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -272,6 +273,7 @@ def test_bev_image_on_the_generated_map(cache: Path) -> None:
 # real SMARTS + SUMO episodes
 
 
+@pytest.mark.slow
 def test_episode_stacks_frames_agents_leave_and_metrics_are_consistent(make_env) -> None:
     env = make_env(seed=0, traffic="high")
     obs, infos = env.reset()
@@ -325,6 +327,7 @@ def test_episode_stacks_frames_agents_leave_and_metrics_are_consistent(make_env)
     assert sumo_children() == []
 
 
+@pytest.mark.slow
 def test_slow_down_then_time_limit_truncates_everyone(make_env) -> None:
     env = make_env(seed=1, traffic="low", max_steps=25)
     obs, _ = env.reset()
@@ -340,6 +343,7 @@ def test_slow_down_then_time_limit_truncates_everyone(make_env) -> None:
     assert env.step({}) == ({}, {}, {}, {}, {})
 
 
+@pytest.mark.slow
 def test_same_seed_same_episode_with_two_envs_side_by_side(make_env) -> None:
     """Two envs run interleaved (each with its own SUMO on its own port, as with --jobs 2)."""
     envs = [make_env(seed=s, traffic="high", max_steps=25) for s in (7, 7, 8)]
@@ -357,6 +361,7 @@ def test_same_seed_same_episode_with_two_envs_side_by_side(make_env) -> None:
     assert same.shape != other.shape or not np.array_equal(same, other), "another seed, other traffic"
 
 
+@pytest.mark.slow
 def test_sumo_crash_truncates_the_episode_and_next_reset_recovers(make_env) -> None:
     env = make_env(seed=2)
     env.reset()
@@ -371,6 +376,7 @@ def test_sumo_crash_truncates_the_episode_and_next_reset_recovers(make_env) -> N
     env.step(dict.fromkeys(env.agents, 0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interrupt", [RuntimeError("simulator broke"), KeyboardInterrupt()])
 def test_exception_or_ctrl_c_in_step_stops_sumo(make_env, interrupt: BaseException) -> None:
     from marlbench.envs.smarts_intersection.env import SumoError
@@ -389,6 +395,7 @@ def test_exception_or_ctrl_c_in_step_stops_sumo(make_env, interrupt: BaseExcepti
     assert sumo_children() == []
 
 
+@pytest.mark.slow
 def test_bev_and_continuous_actions(make_env) -> None:
     env = make_env(seed=4, bev=True, action="continuous", max_steps=3)
     space = env.action_space("agent_0")
@@ -404,6 +411,7 @@ def test_bev_and_continuous_actions(make_env) -> None:
         obs, *_ = env.step({a: np.array([0.5, 0.0, 0.0], np.float32) for a in env.agents})
 
 
+@pytest.mark.slow
 def test_pettingzoo_parallel_api(make_env) -> None:
     from pettingzoo.test import parallel_api_test
 
@@ -411,6 +419,7 @@ def test_pettingzoo_parallel_api(make_env) -> None:
     parallel_api_test(env, num_cycles=40)
 
 
+@pytest.mark.slow
 def test_learner_faces_array_env_and_supersuit_black_death(make_env) -> None:
     import supersuit as ss
 
@@ -440,6 +449,7 @@ def test_learner_faces_array_env_and_supersuit_black_death(make_env) -> None:
     vec.close()
 
 
+@pytest.mark.slow
 def test_a_copied_env_runs_on_its_own_sumo_and_cleans_up(make_env) -> None:
     import cloudpickle
 

@@ -16,7 +16,7 @@ from marlbench.errors import ConfigError, nearest
 
 
 def _sb3_specs() -> dict[str, AlgoSpec]:
-    from marlbench.algos.sb3_config import SB3_ALGOS, sb3_config_cls
+    from marlbench.algos.sb3.config import SB3_ALGOS, sb3_config_cls
 
     specs = {}
     for name, entry in SB3_ALGOS.items():
@@ -34,7 +34,7 @@ def _sb3_specs() -> dict[str, AlgoSpec]:
 
 
 def _sb3_factory(name: str) -> Callable[..., Any]:
-    from marlbench.algos.sb3 import SB3Shared
+    from marlbench.algos.sb3.learner import SB3Shared
 
     return partial(SB3Shared, name=name)
 
@@ -107,7 +107,7 @@ _BOTH = frozenset({"discrete", "continuous"})
 
 register_in_repo(
     "lbs",
-    "marlbench.algos.lbs",
+    "marlbench.algos.dqn.lbs",
     "LBS",
     "LBSConfig",
     description="Large Batch Sharing: independent DQNs learning from a shared large batch (paper 004)",
@@ -116,7 +116,7 @@ register_in_repo(
 )
 register_in_repo(
     "idqn",
-    "marlbench.algos.lbs",
+    "marlbench.algos.dqn.lbs",
     "IDQN",
     "DQNConfig",
     description="independent DQN: own network and own buffer per agent (paper 004 baseline)",
@@ -125,7 +125,7 @@ register_in_repo(
 )
 register_in_repo(
     "idqn-shared-buffer",
-    "marlbench.algos.lbs",
+    "marlbench.algos.dqn.lbs",
     "IDQNSharedBuffer",
     "DQNConfig",
     description="independent DQNs sampling one shared buffer uniformly (paper 004 baseline)",
@@ -134,7 +134,7 @@ register_in_repo(
 )
 register_in_repo(
     "ps-dqn",
-    "marlbench.algos.lbs",
+    "marlbench.algos.dqn.lbs",
     "PSDQN",
     "DQNConfig",
     description="parameter-sharing DQN: one network and one buffer for all agents (paper 004 baseline)",
@@ -152,7 +152,7 @@ register_in_repo(
 )
 register_in_repo(
     "ctedd",
-    "marlbench.algos.ctedd",
+    "marlbench.algos.ctedd.learner",
     "CTEDD",
     "CTEDDConfig",
     description="CTEDD: global policies with a shared global layer and learned exploration (eq. 5), "

@@ -27,8 +27,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from marlbench.envs.array import EpisodeRecord
-from marlbench.envs.registry import EnvSpec, parse_typed
+from marlbench.envs.registry import EnvSpec
 from marlbench.errors import ConfigError, nearest
+from marlbench.values import parse_typed
 
 
 def hp(
@@ -144,8 +145,42 @@ class EnvContext:
         return self.spec.action_kind_for(self.options)
 
 
+@dataclass(frozen=True)
+class VectorEnvProbe:
+    """What one copy of an env as an ArrayEnv shows a learner: its agents and spaces."""
+
+    agents: list[str]
+    observation_space: Any
+    action_space: Any
+    state_shape: tuple[int, ...] | None
+
+
+def probe_vector_env(env: EnvContext, algo: str) -> VectorEnvProbe:
+    """Open one ArrayEnv copy of ``env``, read its agents and spaces, close it.
+
+    Raises ConfigError (naming the fix) unless the observations are 1-d vectors, which the MLP
+    learners (MADDPG, CTEDD) need.
+    """
+    from gymnasium import spaces
+
+    probe = env.make_array(1)
+    try:
+        found = VectorEnvProbe(
+            list(probe.agents), probe.observation_space, probe.action_space, probe.state_shape
+        )
+    finally:
+        probe.close()
+    obs_space = found.observation_space
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+        raise ConfigError(
+            f"{algo} needs vector observations, '{env.spec.name}' gives {obs_space}",
+            "pick a vector-observation environment (see 'marlbench envs')",
+        )
+    return found
+
+
 class Recorder(Protocol):
-    """Where an algorithm reports progress. Implemented by :class:`marlbench.runner.RunRecorder`."""
+    """Where an algorithm reports progress (implemented by ``training.recorder.RunRecorder``)."""
 
     def tick(self, env_steps: int) -> None:
         """Report that ``env_steps`` environment steps (in total) have been taken.
@@ -159,8 +194,29 @@ class Recorder(Protocol):
     def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
         """Training statistics (losses, entropy); shown in progress, not stored per step."""
 
+    def log_evaluation(self, env_steps: int, records: list[EpisodeRecord], policy: str = "") -> int:
+        """Store one round of deterministic episodes the algorithm ran itself; returns its eval id.
+
+        ``policy`` names the policy evaluated when it is not the algorithm's own acting policy
+        (CTEDD tests its global and distilled policies each round). The recorder assigns the id,
+        counting up from 0 together with the runner's own evaluations; rows with a non-empty
+        ``policy`` never count as the run's score.
+        """
+
 
 class Algorithm(Protocol):
+    """What the runner calls on every algorithm (see the module docstring for the signatures).
+
+    Optional hooks, looked up by name with :func:`optional_hook` (an algorithm defines only those it
+    needs):
+
+    * ``eval_env(seed) -> ParallelEnv``: the env its evaluation episodes run on, when acting needs
+      the same wrapping as training (SB3's padding and frame stacks, CTEDD's global state);
+      default: a fresh env from the run's :class:`EnvContext`.
+    * ``reset_episode() -> None``: called before each evaluation episode (recurrent state).
+    * ``close() -> None``: release env copies and worker processes once the run has ended.
+    """
+
     steps_done: int
 
     def learn(self, total_steps: int, recorder: Recorder) -> None: ...
@@ -170,6 +226,18 @@ class Algorithm(Protocol):
     def save(self, directory: Path) -> None: ...
 
     def load(self, directory: Path) -> None: ...
+
+
+OPTIONAL_HOOKS = ("eval_env", "reset_episode", "close")
+"""The optional hooks of :class:`Algorithm`, by name."""
+
+
+def optional_hook(algo: Any, name: str) -> Callable[..., Any] | None:
+    """``algo``'s optional hook ``name`` (one of :data:`OPTIONAL_HOOKS`), or None when it has none."""
+    if name not in OPTIONAL_HOOKS:
+        raise ValueError(f"'{name}' is not an optional hook of Algorithm ({', '.join(OPTIONAL_HOOKS)})")
+    hook = getattr(algo, name, None)
+    return hook if callable(hook) else None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from the registry, so a row says "planned" until its class is registered.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -194,11 +195,10 @@ CATALOGUE: tuple[CatalogueRow, ...] = (
 )
 
 
-def catalogue_rows() -> list[dict[str, str]]:
-    """Rows with availability resolved against the registry ('planned' for unbuilt in-repo ones)."""
-    from marlbench.algos import all_algos
-
-    runnable = set(all_algos())
+def catalogue_rows(runnable: Iterable[str]) -> list[dict[str, str]]:
+    """Rows with availability resolved against ``runnable`` (the registry's names; 'planned' for
+    unbuilt in-repo ones). The registry is passed in, so the catalogue imports nothing above it."""
+    runnable = set(runnable)
     rows = []
     for row in CATALOGUE:
         if row.command is None:

@@ -11,7 +11,11 @@ from marlbench.errors import ConfigError
 
 
 def write_checkpoint(directory: Path, filename: str, state: dict[str, Any], replay: Any = None) -> Path:
-    """``torch.save`` ``state`` to ``directory/filename`` via a temporary name (and ``replay.npz``)."""
+    """``torch.save`` ``state`` to ``directory/filename`` via a temporary name (and ``replay.npz``).
+
+    The rename is atomic, so a process killed mid-write leaves the previous checkpoint whole and at
+    most a stray ``.tmp`` file, which no reader opens.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / filename
@@ -33,9 +37,18 @@ def read_checkpoint(directory: Path, filename: str, algo: str, shape: dict[str, 
     if not path.exists():
         raise ConfigError(f"no {algo} checkpoint at {path}", f"pass the directory a {algo} run saved to")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["shape"] != shape:
+    saved = state.get("shape") if isinstance(state, dict) else None
+    if saved is None:
         raise ConfigError(
-            f"checkpoint {path} was made for networks {state['shape']}, not {shape}",
-            "load it with the environment options and network hyperparameters it was trained with",
+            f"checkpoint {path} records no network shape (an older or foreign file)",
+            f"retrain, or pass the directory a {algo} run saved to",
+        )
+    if saved != shape:
+        differ = sorted(k for k in saved.keys() | shape.keys() if saved.get(k) != shape.get(k))
+        have = ", ".join(f"{k}={saved.get(k)!r}" for k in differ)
+        want = ", ".join(f"{k}={shape.get(k)!r}" for k in differ)
+        raise ConfigError(
+            f"checkpoint {path} was made for networks with {have}, not {want}",
+            "load it with the algorithm, environment options and network hyperparameters it was trained with",
         )
     return state

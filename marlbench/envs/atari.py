@@ -47,7 +47,10 @@ Choices where the paper is silent or differs (write-downs per DESIGN.md):
 
 Each finished game is reported in ``info["game"] = {"score", "length", "clipped_return"}`` (gym level)
 and ``infos[agent]["episode_metrics"] = {"clipped_return": ...}`` (PettingZoo level); the training
-path in :mod:`marlbench.algos.sb3` stores ``reward`` = raw score and ``metric_clipped_return``.
+path in :mod:`marlbench.algos.sb3.learner` stores ``reward`` = raw score and ``metric_clipped_return``.
+
+The human-expert and random-play reference scores and the % of human expert are in
+:mod:`marlbench.envs.atari_scores` (no ale-py needed, so reports work without it).
 
 ale-py and OpenCV are optional (``pip install 'marlbench[atari]'``): without them this module raises
 ImportError on import and the registry leaves the family out.
@@ -59,7 +62,7 @@ import importlib.util
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -80,19 +83,6 @@ GAMES: dict[str, str] = {"atari-pong": "Pong", "atari-breakout": "Breakout"}
 AGENT = "player_0"
 """The one agent's name in the PettingZoo view."""
 
-HUMAN_REFERENCE: dict[str, tuple[float, float]] = {
-    "atari-pong": (-20.7, 9.3),
-    "atari-breakout": (1.7, 31.8),
-}
-"""``(random play, human expert)`` scores, from Mnih et al. 2015 ("Human-level control through deep
-reinforcement learning", Nature 518, Extended Data Table 2), the reference rows of paper 002's Fig. 7."""
-
-GAME_FLOOR: dict[str, float] = {"atari-pong": -21.0, "atari-breakout": 0.0}
-"""Lowest possible game score. Paper 002's Fig. 7 "% of human expert" column is
-``(score - floor) / (human - floor)``: it reproduces every legible entry (random Pong 1%, random
-Breakout 5%, Model 3 Pong 123%, Breakout 487%), whereas the standard human-normalised score puts
-random play at 0%. Use ``percent_human(..., baseline="floor")`` to reproduce the paper's column."""
-
 PAPER_TEMPERATURE_EPISODES: dict[str, int] = {"atari-pong": 10_000, "atari-breakout": 50_000}
 """The constant C of paper 002's temperature schedule (section 5): ``C_Pong = 10000``,
 ``C_Breakout = 50000`` episodes."""
@@ -108,24 +98,6 @@ ATARI_OPTIONS: dict[str, bool | int | float] = {
     "clip_reward": True,
 }
 """Defaults of the ``atari-*`` options: SB3's ``AtariWrapper`` and RL Zoo's frame stack of 4."""
-
-
-def percent_human(env_name: str, score: float, *, baseline: Literal["random", "floor"] = "random") -> float:
-    """Score as a percentage of human expert play: ``100 * (score - b) / (human - b)``.
-
-    ``baseline="random"`` (default) is the human-normalised score of Mnih et al. 2015 and later
-    Atari work: random play is 0%, the human expert 100%. ``baseline="floor"`` uses the game's
-    lowest possible score instead (see :data:`GAME_FLOOR`), which is how paper 002's Fig. 7 computed
-    its column. Raises ConfigError for an environment without reference scores.
-    """
-    if env_name not in HUMAN_REFERENCE:
-        raise ConfigError(
-            f"no human reference score for '{env_name}'",
-            f"% of human expert is defined for {', '.join(sorted(HUMAN_REFERENCE))}",
-        )
-    random_score, human_score = HUMAN_REFERENCE[env_name]
-    base = random_score if baseline == "random" else GAME_FLOOR[env_name]
-    return 100.0 * (float(score) - base) / (human_score - base)
 
 
 class GameScore(gym.Wrapper):

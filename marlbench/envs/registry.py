@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marlbench.errors import ConfigError, nearest
+from marlbench.values import parse_typed
 
 OptionValue = bool | int | float | str
 
@@ -81,54 +82,13 @@ class EnvSpec:
     def action_kind_for(self, options: Mapping[str, Any]) -> str:
         return self.action_kind(options) if callable(self.action_kind) else self.action_kind
 
+    def eval_step_cap(self, options: Mapping[str, Any]) -> int:
+        """The step cap of one evaluation episode: ten episode lengths, at least 10,000 steps.
 
-def parse_typed(raw: Any, default: Any, what: str) -> Any:
-    """Parse ``raw`` (usually a CLI string) to the type of ``default``; ConfigError if it fails."""
-    if not isinstance(raw, str):
-        if isinstance(default, bool) and isinstance(raw, bool):
-            return raw
-        if isinstance(default, float) and isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
-        if isinstance(default, int) and isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
-        if isinstance(default, str) and isinstance(raw, str):
-            return raw
-        if default is None:
-            return raw
-        raise ConfigError(f"{what}: expected {type(default).__name__}, got {raw!r}")
-    text = raw.strip()
-    if isinstance(default, bool):
-        low = text.lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{what}: '{raw}' is not a boolean", "use true or false")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                as_float = float(text)
-            except ValueError:
-                as_float = None
-            if as_float is not None and as_float.is_integer():
-                return int(as_float)
-            raise ConfigError(f"{what}: '{raw}' is not an integer", "give a whole number") from None
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError:
-            raise ConfigError(f"{what}: '{raw}' is not a number", "give a number such as 3e-4") from None
-    if default is None:
-        for cast in (int, float):
-            try:
-                return cast(text)
-            except ValueError:
-                pass
-        if text.lower() in ("none", "null"):
-            return None
-    return text
+        A deterministic policy can stall an env whose episodes end on success only; the cap keeps
+        an evaluation finite without cutting any ordinary episode short.
+        """
+        return max(10 * self.length_for(options), 10_000)
 
 
 _REGISTRY: dict[str, EnvSpec] = {}

@@ -2,7 +2,7 @@
 
 * :mod:`.stats`: IQM, stratified bootstrap CIs and probability of improvement (SciPy).
 * :mod:`.data`: selecting, grouping and aggregating runs, episodes and evaluations.
-* :mod:`.compare`: the ``marlbench compare`` table and its formats.
+* :mod:`.compare`: the ``marlbench compare`` table (computing it); :mod:`.render`: its formats.
 * :mod:`.figures`: the figure registry (:func:`register_figure`, :func:`get_figure`).
 * :mod:`.curves`, :mod:`.paper000`: the figures that ship with marlbench.
 

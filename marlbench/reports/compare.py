@@ -1,6 +1,7 @@
 """The compare table: one row per algorithm (and variant) x environment, from ledger DataFrames.
 
-:func:`compare` computes it; :func:`render` writes it as a Rich table, Markdown, CSV, LaTeX or JSON.
+:func:`compare` computes it; :mod:`marlbench.reports.render` writes it as a Rich table, Markdown, CSV,
+LaTeX or JSON.
 
 Score: for each run, the mean over the episodes of its last evaluation during training of the
 return aggregated over agents (``team-mean`` by default, or ``team-sum``); then across the seeds of
@@ -19,7 +20,7 @@ Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, docu
 JSON and, with ``--per-agent``, one CSV column ``per_agent:<agent>`` per agent. Missing values
 are ``null`` in JSON and empty in CSV.
 
-Atari environments (those with human reference scores, :data:`marlbench.envs.atari.HUMAN_REFERENCE`)
+Atari environments (those with human reference scores, :data:`marlbench.envs.atari_scores.HUMAN_REFERENCE`)
 also get paper 002's Fig. 7 columns, from the training episodes passed as ``episodes`` (each one a
 whole game with its raw, unclipped score):
 
@@ -34,21 +35,20 @@ whole game with its raw, unclipped score):
   random play, which is how paper 002's table computed its column (random Pong 1%, Breakout 5%).
 
 The reference scores are named in the caption (``references`` in JSON). Other environments leave
-these fields empty. They need ale-py (``marlbench[atari]``), which holds the reference scores.
+these fields empty. The reference scores are plain data (:mod:`marlbench.envs.atari_scores`): scoring
+a ledger's Atari runs needs no ale-py.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from marlbench.envs.atari_scores import GAME_FLOOR, HUMAN_REFERENCE, percent_human
 from marlbench.reports.data import (
     AGGREGATION_WORDS,
     RUNNING_WINDOW,
@@ -93,7 +93,6 @@ FIELDS: dict[str, str] = {
 }
 """Every field of a compare row and its meaning (the JSON/CSV contract)."""
 
-FORMATS = ("rich", "markdown", "csv", "latex", "json")
 ATARI_FIELDS = ("running_mean", "running_games", "percent_human", "percent_human_paper")
 """The fields only Atari rows fill."""
 
@@ -109,11 +108,7 @@ class HumanReference:
 
 
 def human_references() -> dict[str, HumanReference]:
-    """Env name -> its reference scores; empty when ale-py (``marlbench[atari]``) is not installed."""
-    try:
-        from marlbench.envs.atari import GAME_FLOOR, HUMAN_REFERENCE
-    except ImportError:
-        return {}
+    """Env name -> its reference scores (Mnih et al. 2015, and the game's floor)."""
     return {env: HumanReference(*HUMAN_REFERENCE[env], GAME_FLOOR[env]) for env in HUMAN_REFERENCE}
 
 
@@ -150,10 +145,9 @@ class CompareTable:
         """The Atari columns and their reference scores in words ('' without Atari rows)."""
         if not self.references:
             return ""
-        games = ", ".join(
-            f"{env} {_ref(ref.random)} / {_ref(ref.human)}" for env, ref in sorted(self.references.items())
-        )
-        floors = ", ".join(f"{env} {_ref(ref.floor)}" for env, ref in sorted(self.references.items()))
+        refs = sorted(self.references.items())  # scores as the papers write them (:g): -20.7, 9.3, -21
+        games = ", ".join(f"{env} {ref.random:g} / {ref.human:g}" for env, ref in refs)
+        floors = ", ".join(f"{env} {ref.floor:g}" for env, ref in refs)
         return (
             f"Atari: running mean = mean raw score of each run's last {RUNNING_WINDOW} training games "
             f"(whole games, unclipped), averaged over seeds; % human = 100 (running mean - random) / "
@@ -268,8 +262,6 @@ def _atari_fields(
     mine = running.reindex(run_ids).dropna(subset=["running_mean"])
     if env not in references or mine.empty:
         return out
-    from marlbench.envs.atari import percent_human  # importable: the env has references
-
     mean = float(mine["running_mean"].mean())
     out["running_mean"] = mean
     out["running_games"] = float(mine["games"].min())
@@ -310,216 +302,3 @@ def _improvements(rows: pd.DataFrame, seeds_of: dict[tuple[str, str], np.ndarray
             continue
         out.append(probability_of_improvement(seeds_of[(label, env)], seeds_of[(base, env)]))
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# rendering
-# ---------------------------------------------------------------------------------------------
-def _num(value: float, digits: int = 2) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
-
-
-def _ref(value: float) -> str:
-    """A reference score as written in the papers: -20.7, 9.3, -21."""
-    return f"{value:g}"
-
-
-def _percent_points(value: float) -> str:
-    """A value already in percent: '123%'."""
-    return "-" if value is None or not np.isfinite(value) else f"{value:,.0f}%"
-
-
-def _pct(value: float) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
-
-
-def _duration(seconds: float) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
-
-
-def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells shown by the human formats (Rich, Markdown, LaTeX)."""
-    rows = table.rows
-    header = ["algorithm", "env", "seeds", "mean", "IQM", "95% CI", "steps", "wall time", "env steps/s"]
-    metrics = [
-        (name, title)
-        for name, title in (("collision_rate", "collision"), ("completion_rate", "completion"))
-        if rows[name].notna().any()
-    ]
-    header += [title for _, title in metrics]
-    atari = bool(rows[list(ATARI_FIELDS)].notna().any().any()) or bool(table.references)
-    if atari:
-        header += [f"running mean ({RUNNING_WINDOW} games)", "% human", "% human (paper)"]
-    if table.vs:
-        header.append(f"P(> {table.vs})")
-    if per_agent:
-        header += table.agents
-    cells: list[list[str]] = []
-    for row in rows.to_dict("records"):
-        ci = "-" if not np.isfinite(row["ci_low"]) else f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
-        seeds = str(row["seeds"]) + (f" (+{row['excluded']} not scored)" if row["excluded"] else "")
-        line = [
-            row["label"],
-            row["env"],
-            seeds,
-            _num(row["mean"]),
-            _num(row["iqm"]),
-            ci,
-            _num(row["steps"], 0),
-            _duration(row["wall_time_s"]),
-            _num(row["steps_per_s"], 0),
-        ]
-        line += [_pct(row[name]) for name, _ in metrics]
-        if atari:
-            line += [
-                _running(row["running_mean"], row["running_games"]),
-                _percent_points(row["percent_human"]),
-                _percent_points(row["percent_human_paper"]),
-            ]
-        if table.vs:
-            line.append(_num(row["p_improvement"]))
-        if per_agent:
-            line += [_num(row["per_agent"].get(agent, math.nan)) for agent in table.agents]
-        cells.append(line)
-    return header, cells
-
-
-def _running(mean: float, games: float) -> str:
-    """'16.20', or '16.20 (40 games)' when a run played fewer games than the window."""
-    if not np.isfinite(mean):
-        return "-"
-    short = np.isfinite(games) and games < RUNNING_WINDOW
-    return _num(mean) + (f" ({games:.0f} games)" if short else "")
-
-
-def flat_frame(table: CompareTable, per_agent: bool = False) -> pd.DataFrame:
-    """The rows as a flat DataFrame (the CSV): every field, per-agent means as ``per_agent:<agent>``."""
-    frame = table.rows.drop(columns=["per_agent"]).copy()
-    if per_agent:
-        for agent in table.agents:
-            frame[f"per_agent:{agent}"] = [d.get(agent, math.nan) for d in table.rows["per_agent"]]
-    return frame
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return None if not math.isfinite(float(value)) else float(value)
-    return value
-
-
-def to_json(table: CompareTable) -> str:
-    """``{"score", "aggregation", "confidence", "resamples", "vs", "fields", "rows", "excluded",
-    "running_window", "references", "references_text"}``.
-
-    ``references`` maps each Atari environment of the table to ``{"random", "human", "floor"}``
-    (empty without Atari rows); ``references_text`` says the same in words ('' without them).
-    """
-    payload = {
-        "score": table.score_text,
-        "aggregation": table.aggregation,
-        "confidence": CONFIDENCE,
-        "resamples": RESAMPLES,
-        "vs": table.vs,
-        "fields": list(FIELDS),
-        "rows": [{k: _clean(row[k]) for k in FIELDS} for row in table.rows.to_dict("records")],
-        "excluded": [_clean(r) for r in table.excluded.to_dict("records")],
-        "running_window": RUNNING_WINDOW,
-        "references": {
-            env: {"random": ref.random, "human": ref.human, "floor": ref.floor}
-            for env, ref in sorted(table.references.items())
-        },
-        "references_text": table.references_text,
-    }
-    return json.dumps(payload, indent=2)
-
-
-def to_csv(table: CompareTable, per_agent: bool = False) -> str:
-    buffer = io.StringIO()
-    flat_frame(table, per_agent).to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
-
-
-def to_markdown(table: CompareTable, per_agent: bool = False) -> str:
-    header, cells = display_rows(table, per_agent)
-
-    def line(items: Sequence[str]) -> str:
-        return "| " + " | ".join(item.replace("|", "\\|") for item in items) + " |"
-
-    numeric = {i for i, name in enumerate(header) if name not in ("algorithm", "env", "95% CI")}
-    rule = ["---:" if i in numeric else "---" for i in range(len(header))]
-    out = [line(header), "| " + " | ".join(rule) + " |", *(line(c) for c in cells)]
-    return "\n".join(out) + f"\n\n{table.caption}\n"
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
-
-
-def to_latex(table: CompareTable, per_agent: bool = False) -> str:
-    """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
-    header, cells = display_rows(table, per_agent)
-    align = "ll" + "r" * (len(header) - 2)
-    body = [
-        r"\begin{table}[t]",
-        r"\centering",
-        rf"\caption{{{latex_escape(table.caption)}}}",
-        rf"\begin{{tabular}}{{{align}}}",
-        r"\toprule",
-        " & ".join(latex_escape(h) for h in header) + r" \\",
-        r"\midrule",
-        *(" & ".join(latex_escape(c) for c in row) + r" \\" for row in cells),
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
-    ]
-    return "\n".join(body) + "\n"
-
-
-def to_rich(table: CompareTable, per_agent: bool = False) -> Any:
-    """A Rich Table (title: the score; caption: the runs left out)."""
-    from rich.table import Table
-
-    header, cells = display_rows(table, per_agent)
-    out = Table(title=table.caption, caption=table.excluded_text() or None, title_justify="left")
-    for i, name in enumerate(header):
-        out.add_column(name, justify="left" if i < 2 or name == "95% CI" else "right")
-    for row in cells:
-        out.add_row(*row)
-    return out
-
-
-def render(table: CompareTable, fmt: str, per_agent: bool = False) -> str:
-    """``table`` as text in ``fmt`` (markdown, csv, latex, json); Rich is printed by the CLI."""
-    if fmt == "markdown":
-        return to_markdown(table, per_agent)
-    if fmt == "csv":
-        return to_csv(table, per_agent)
-    if fmt == "latex":
-        return to_latex(table, per_agent)
-    if fmt == "json":
-        return to_json(table)
-    raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from marlbench.presets import ALIAS_PREFIX
 from marlbench.reports.stats import bootstrap_band
 
 AGGREGATIONS = ("per-agent", "team-mean", "team-sum")
@@ -86,16 +87,8 @@ def filter_runs(
     return runs[keep].copy()
 
 
-ALIAS_PREFIX = "preset:"
-
-
-def alias_tag(preset: str, variant: str) -> str:
-    """The tag marking a run as the twin adopted by ``preset`` for ``variant``."""
-    return f"{ALIAS_PREFIX}{preset}/{variant}"
-
-
 def adopt_aliases(runs: pd.DataFrame, preset: str) -> pd.DataFrame:
-    """``runs`` with twins adopted by ``preset`` (see :func:`alias_tag`) restamped as its runs."""
+    """``runs`` with twins adopted by ``preset`` (see ``presets.alias_tag``) restamped as its runs."""
     runs = runs.copy()
     prefix = f"{ALIAS_PREFIX}{preset}/"
     for index, tags, own in zip(runs.index, runs["tags"], runs["preset"], strict=True):

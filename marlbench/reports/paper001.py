@@ -11,8 +11,8 @@
 Where the numbers come from. Every agent of these environments receives the same team reward, so
 per-agent panels would be identical copies: the figures show the team value (``team-mean``;
 ``--aggregate team-sum`` multiplies it by the number of agents). CTEDD tests its variants itself
-and writes them to ``evals`` with ``policy = "<variant>"``
-(see :mod:`marlbench.algos.ctedd`); MADDPG's tests are the runner's evaluations. A CTEDD run
+and hands each round to its recorder, which stores it in ``evals`` with ``policy = "<variant>"``
+(see :mod:`marlbench.algos.ctedd.learner`); MADDPG's tests are the runner's evaluations. A CTEDD run
 without variant tests (``test_every=0``) falls back on the runner's evaluations of its
 ``eval_policy``.
 """

@@ -16,7 +16,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from marlbench.envs.array import ArrayStep, EpisodeRecord
-from marlbench.envs.particles.core import DISCRETE_FORCES, ParticleConfig, make_core
+from marlbench.envs.particles.core import DISCRETE_FORCES, ParticleConfig
+from marlbench.envs.particles.tasks import make_core
 
 
 def _spaces(config: ParticleConfig) -> tuple[spaces.Box, spaces.Space, spaces.Box]:

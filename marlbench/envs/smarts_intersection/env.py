@@ -46,12 +46,10 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
 import tempfile
 import warnings
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +59,7 @@ from pettingzoo import ParallelEnv
 
 from marlbench.envs.smarts_intersection import features as F
 from marlbench.envs.smarts_intersection.scenario import TRAFFIC_RATES, IntersectionLayout, build_scenario
+from marlbench.envs.smarts_intersection.sumo import SumoError, SumoProcesses, finalize, sumo_binary_for_smarts
 from marlbench.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -73,65 +72,6 @@ DISCRETE_ACTIONS = ("keep_lane", "slow_down", "change_lane_left", "change_lane_r
 METRICS = ("collided", "reached_goal", "off_road", "off_route", "distance_travelled")
 SPAWN_STEPS = 10
 """Simulator steps a reset waits at most for egos whose spawn SMARTS delayed (see ``_await_spawns``)."""
-
-
-class SumoError(RuntimeError):
-    """SUMO (the background-traffic simulator) could not be started or stopped working."""
-
-
-@dataclass
-class _Processes:
-    """What must be cleaned up: shared with a finalizer, so it must not refer to the env."""
-
-    sim: Any = None
-    popens: list[Any] = field(default_factory=list)
-    log_dir: str = ""
-
-    def release(self) -> None:
-        sim, self.sim = self.sim, None
-        if sim is not None:
-            try:
-                sim.destroy()
-            except Exception as exc:  # destroying a crashed simulator may raise; the kill below still runs
-                log.debug("SMARTS destroy raised %r", exc)
-        for proc in self.popens:
-            try:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait(timeout=10)
-            except Exception as exc:
-                log.warning("could not stop SUMO process %s: %r", getattr(proc, "pid", "?"), exc)
-        self.popens.clear()
-
-    def remove_log_dir(self) -> None:
-        if self.log_dir:
-            shutil.rmtree(self.log_dir, ignore_errors=True)
-            self.log_dir = ""
-
-
-def _finalize(processes: _Processes) -> None:
-    processes.release()
-    processes.remove_log_dir()
-
-
-def _sumo_binary_for_smarts() -> Path:
-    """The ``sumo`` binary SMARTS will start (``$SUMO_HOME/bin/sumo``), or a ConfigError naming the fix."""
-    try:
-        import smarts.core  # noqa: F401
-        from smarts.core.utils import sumo_utils
-    except ImportError as exc:
-        raise ConfigError(
-            f"smarts-intersection needs SMARTS with SUMO ({exc})",
-            "install them with: pip install 'smarts[sumo]==2.0.1'",
-        ) from None
-    binary = Path(sumo_utils.SUMO_PATH) / "bin" / "sumo"
-    if not binary.is_file():
-        raise ConfigError(
-            f"SMARTS starts SUMO as {binary}, which does not exist",
-            "install SUMO with: pip install eclipse-sumo (part of smarts[sumo]), "
-            "or set SUMO_HOME to a SUMO installation",
-        )
-    return binary
 
 
 class SmartsIntersectionEnv(ParallelEnv):
@@ -162,7 +102,7 @@ class SmartsIntersectionEnv(ParallelEnv):
             raise ConfigError(f"max_steps={max_steps} must be at least 1")
         if cruise_speed <= 0:
             raise ConfigError(f"cruise_speed={cruise_speed} must be positive (m/s)")
-        self._sumo_binary = _sumo_binary_for_smarts()
+        self._sumo_binary = sumo_binary_for_smarts()
         self.render_mode = None
         self.traffic = traffic
         self.action_kind = action
@@ -192,8 +132,8 @@ class SmartsIntersectionEnv(ParallelEnv):
 
     def _init_runtime(self) -> None:
         """Per-instance simulator state; rebuilt (empty) when the env is copied or unpickled."""
-        self._procs = _Processes()
-        self._finalizer = weakref.finalize(self, _finalize, self._procs)
+        self._procs = SumoProcesses()
+        self._finalizer = weakref.finalize(self, finalize, self._procs)
         self._scenario: Any = None
         self._frames: dict[str, deque[np.ndarray]] = {}
         self._episode: dict[str, dict[str, float]] = {}

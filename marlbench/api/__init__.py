@@ -1,0 +1,101 @@
+"""The Python API behind the CLI: describe what exists, train runs, read the ledger, compare and draw.
+
+Example::
+
+    from marlbench import api
+
+    row = api.train("ppo", env="mpe-spread", steps=20_000, seed=0, hyperparams={"learning_rate": 3e-4})
+    ledger = api.open_ledger()                  # ./marlbench-runs or $MARLBENCH_LEDGER
+    runs = ledger.runs()                        # one row per run
+    episodes = ledger.episodes([row["run_id"]]) # one row per agent per training episode
+    evals = ledger.last_eval(row["run_id"])     # the last deterministic evaluation, per agent
+
+Three modules, one namespace: :mod:`~marlbench.api.catalog` (environments, algorithms, presets),
+:mod:`~marlbench.api.experiments` (specs, training, re-evaluation, preset sweeps) and
+:mod:`~marlbench.api.results` (runs, comparison tables, figures). Every function raises
+:class:`~marlbench.errors.MarlbenchError` for a problem the user can fix. Heavy modules (torch, SB3,
+pandas, matplotlib) are imported inside the functions, so importing this package (and so
+``marlbench --help``) stays instant.
+"""
+
+from marlbench.api.catalog import (
+    AlgoInfo,
+    EnvInfo,
+    algo_status,
+    describe_algo,
+    describe_env,
+    list_algos,
+    list_envs,
+    load_preset,
+    presets,
+)
+from marlbench.api.experiments import (
+    adopt_twins,
+    evaluate,
+    make_specs,
+    open_ledger,
+    parse_pairs,
+    plan_runs,
+    progress_bars,
+    resolve_preset,
+    resolve_specs,
+    resume,
+    run_planned,
+    train,
+    train_many,
+)
+from marlbench.api.results import (
+    DrawnFigure,
+    FigureStatus,
+    LastEval,
+    compare,
+    draw_figure,
+    figure_options,
+    figure_preset,
+    figures,
+    last_eval,
+    render_table,
+    run_settings,
+    runs,
+    table_formats,
+)
+from marlbench.config import parse_seeds
+
+__all__ = [
+    "AlgoInfo",
+    "DrawnFigure",
+    "EnvInfo",
+    "FigureStatus",
+    "LastEval",
+    "adopt_twins",
+    "algo_status",
+    "compare",
+    "describe_algo",
+    "describe_env",
+    "draw_figure",
+    "evaluate",
+    "figure_options",
+    "figure_preset",
+    "figures",
+    "last_eval",
+    "list_algos",
+    "list_envs",
+    "load_preset",
+    "make_specs",
+    "open_ledger",
+    "parse_pairs",
+    "parse_seeds",
+    "plan_runs",
+    "presets",
+    "progress_bars",
+    "render_table",
+    "resolve_preset",
+    "resolve_specs",
+    "resume",
+    "run_planned",
+    "run_settings",
+    "runs",
+    "table_formats",
+    "train",
+    "train_many",
+]

@@ -1,0 +1,204 @@
+"""Run specs and training: build and check specs, train, resume, re-evaluate, run a preset's plan."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from marlbench.api.catalog import describe_algo
+from marlbench.config import Resolved, RunSpec
+from marlbench.errors import ConfigError
+
+_SHORTCUTS = {
+    "per": ("no prioritized replay", "drop --per or pick an algorithm with a replay buffer (maddpg)"),
+    "batch_size": ("no batch_size hyperparameter", "drop --batch-size"),
+}
+"""Hyperparameters with their own option (``per=True`` / ``batch_size=64``): what to say when the
+algorithm has no such hyperparameter."""
+
+
+def open_ledger(path: str | os.PathLike | None = None, *, create: bool = False) -> Any:
+    """The ledger at ``path`` (default ``$MARLBENCH_LEDGER`` or ``./marlbench-runs``)."""
+    from marlbench.ledger import Ledger
+
+    return Ledger(path, create=create)
+
+
+def parse_pairs(pairs: Sequence[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` (``--set`` / ``--env-opt``) -> ``{"k": "v"}``; ConfigError if one is malformed."""
+    from marlbench.envs.registry import split_options
+
+    return split_options(list(pairs or []))
+
+
+def _shortcut_overrides(hyperparams: Mapping[str, Any], per: bool, batch_size: int | None) -> dict[str, Any]:
+    """``hyperparams`` plus ``per``/``batch_size``; a key given both ways is refused (no silent winner)."""
+    given = {
+        "per": ("--per", True if per else None),
+        "batch_size": (f"--batch-size {batch_size}", batch_size),
+    }
+    merged = dict(hyperparams)
+    for key, (flag, value) in given.items():
+        if value is None:
+            continue
+        if key in merged:
+            raise ConfigError(
+                f"two values for {key}: {flag} and --set {key}={merged[key]}", "give one of them"
+            )
+        merged[key] = value
+    return merged
+
+
+def make_specs(
+    algo: str,
+    env: str,
+    *,
+    seeds: Sequence[int] = (0,),
+    steps: int = 100_000,
+    env_options: Mapping[str, Any] | None = None,
+    hyperparams: Mapping[str, Any] | None = None,
+    per: bool = False,
+    batch_size: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int = 10,
+    checkpoint_every: int | None = None,
+    tags: Sequence[str] = (),
+    preset: str = "",
+    variant: str = "",
+) -> list[RunSpec]:
+    """One :class:`RunSpec` per seed.
+
+    ``per=True`` and ``batch_size`` set those hyperparameters (the papers' most varied ones); giving
+    the same key in ``hyperparams`` too raises ConfigError.
+    """
+    hyper = _shortcut_overrides(hyperparams or {}, per, batch_size)
+    return [
+        RunSpec(
+            algo=algo,
+            env=env,
+            seed=int(seed),
+            steps=int(steps),
+            env_options=dict(env_options or {}),
+            hyperparams=dict(hyper),
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+            checkpoint_every=checkpoint_every,
+            tags=list(tags),
+            preset=preset,
+            variant=variant,
+        )
+        for seed in seeds
+    ]
+
+
+def resolve_specs(specs: Sequence[RunSpec]) -> list[Resolved]:
+    """Check every spec completely (nothing is built or written); ConfigError on the first problem."""
+    from marlbench.config import resolve
+
+    resolved = []
+    for spec in specs:
+        try:
+            resolved.append(resolve(spec))
+        except ConfigError as err:
+            if err.key != "hyperparams":
+                raise
+            names = {name for name, _, _ in describe_algo(spec.algo).hyperparams}
+            for key, (words, fix) in _SHORTCUTS.items():
+                if key in spec.hyperparams and key not in names:
+                    raise ConfigError(f"'{spec.algo}' has {words}", fix) from None
+            raise
+    return resolved
+
+
+def progress_bars() -> Any:
+    """A progress sink with a Rich bar per run on stderr (a context manager)."""
+    from marlbench.training.progress import terminal_progress
+
+    return terminal_progress()
+
+
+def train(
+    algo: str,
+    env: str,
+    *,
+    steps: int = 100_000,
+    seed: int = 0,
+    ledger: Any = None,
+    progress: Any = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Train one run and return its ledger row (see :func:`make_specs` for the keyword arguments)."""
+    from marlbench.training.runner import run
+
+    (spec,) = make_specs(algo, env, seeds=[seed], steps=steps, **kwargs)
+    (resolved,) = resolve_specs([spec])
+    ledger = ledger if ledger is not None else open_ledger(create=True)
+    return run(resolved, ledger, progress)
+
+
+def train_many(
+    specs: list[RunSpec], *, jobs: int = 1, ledger: Any = None, progress: Any = None
+) -> list[dict]:
+    """Train several runs, ``jobs`` at a time in separate processes (all are checked first)."""
+    from marlbench.training.parallel import run_many
+
+    runs = resolve_specs(specs)
+    ledger = ledger if ledger is not None else open_ledger(create=True)
+    return run_many(runs, ledger, jobs=jobs, progress=progress)
+
+
+def resume(run_id: str, *, ledger: Any, algo: str = "", progress: Any = None) -> dict[str, Any]:
+    """Continue an interrupted run from its last checkpoint; ``algo``, when given, must be the run's."""
+    from marlbench.training.runner import run
+
+    row = ledger.get_run(run_id)
+    spec = RunSpec.from_json(row["config"])
+    if algo and algo != spec.algo:
+        raise ConfigError(
+            f"run {row['run_id']} is a '{spec.algo}' run, not '{algo}'",
+            f"use marlbench train {spec.algo} --resume",
+        )
+    (resolved,) = resolve_specs([spec])
+    return run(resolved, ledger, progress, resume=row["run_id"])
+
+
+def evaluate(
+    run_id: str, episodes: int, env_overrides: Mapping[str, str] | None = None, *, ledger: Any
+) -> Any:
+    """Deterministic episodes of a run's last checkpoint, added to the ledger's evals.
+
+    Returns a :class:`~marlbench.training.reevaluate.Reevaluation` (per-agent and team results).
+    """
+    from marlbench.training.reevaluate import evaluate_run
+
+    return evaluate_run(ledger, run_id, episodes, env_overrides)
+
+
+def resolve_preset(preset: Any, specs: Sequence[RunSpec]) -> list[Resolved]:
+    """Check every run of ``preset`` (its ``specs(seeds, scale)``); ConfigError names file and key."""
+    from marlbench.presets import check_runnable
+
+    return check_runnable(preset, list(specs))
+
+
+def plan_runs(resolved: Sequence[Resolved], ledger: Any) -> list[Any]:
+    """What a sweep will do with each run (:class:`~marlbench.training.sweep.PlannedRun`): skip a
+    finished twin, wait for a running one, resume an interrupted one, or run it."""
+    from marlbench.training.sweep import plan
+
+    return plan(resolved, ledger.runs())
+
+
+def adopt_twins(planned: list[Any], ledger: Any) -> int:
+    """Tag finished identical runs of other presets as this preset's; returns how many."""
+    from marlbench.training.sweep import adopt_twins as adopt
+
+    return adopt(planned, ledger)
+
+
+def run_planned(planned: list[Any], *, ledger: Any, jobs: int = 1, progress: Any = None) -> list[dict]:
+    """Start the planned runs not yet done and resume interrupted ones; returns their ledger rows."""
+    from marlbench.training.sweep import execute
+
+    return execute(planned, ledger, jobs=jobs, progress=progress)

@@ -1,0 +1,220 @@
+"""Reading results: the ledger's runs, a run's last evaluation, comparison tables and figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marlbench.errors import ConfigError, LedgerError
+
+
+def runs(ledger: Any, *, algo: str | None = None, env: str | None = None, status: str | None = None) -> Any:
+    """The ledger's runs (a DataFrame), optionally only one algorithm, environment or status."""
+    frame = ledger.runs()
+    for column, value in (("algo", algo), ("env", env), ("status", status)):
+        if value:
+            frame = frame[frame[column] == value]
+    return frame
+
+
+def run_settings(row: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A run row's resolved ``(env_options, hyperparams)`` (as given, for runs from before resolution)."""
+    config = json.loads(row["config"])
+    resolved = config.get("resolved", {})
+    return (
+        resolved.get("env_options", config.get("env_options")),
+        resolved.get("hyperparams", config.get("hyperparams")),
+    )
+
+
+@dataclass(frozen=True)
+class LastEval:
+    """A run's last evaluation, one row per agent."""
+
+    step: int
+    by_agent: Any
+    """DataFrame indexed by agent: ``mean``, ``std`` (population), ``episodes`` and one column per
+    metric the env reported (its mean)."""
+
+
+def last_eval(ledger: Any, run_id: str) -> LastEval | None:
+    """The last evaluation of ``run_id`` per agent, or None when it has none."""
+    last = ledger.last_eval(run_id)
+    if not len(last):
+        return None
+    groups = last.groupby("agent")
+    table = groups["reward"].agg(mean="mean", std=lambda r: r.std(ddof=0), episodes="size")
+    for col in (c for c in last.columns if c.startswith("metric_") and last[c].notna().any()):
+        table[col.removeprefix("metric_")] = groups[col].mean()
+    return LastEval(int(last["step"].iloc[0]), table)
+
+
+def table_formats() -> tuple[str, ...]:
+    """The formats :func:`render_table` writes: rich, markdown, csv, latex, json."""
+    from marlbench.reports.render import FORMATS
+
+    return FORMATS
+
+
+def compare(
+    ledger: Any,
+    *,
+    env: str | None = None,
+    algos: str | Sequence[str] | None = None,
+    preset: str | None = None,
+    aggregate: str = "team-mean",
+    vs: str | None = None,
+) -> Any:
+    """The comparison table (:class:`~marlbench.reports.compare.CompareTable`) of the chosen runs.
+
+    ``algos`` is a list or a comma-separated string (``algo`` or ``algo/variant``). Raises
+    LedgerError when nothing matches, naming the command that produces the runs.
+    """
+    from marlbench.reports.compare import compare as build
+    from marlbench.reports.compare import running_mean_runs
+    from marlbench.reports.data import filter_runs, split_list
+
+    every = ledger.runs()
+    if every.empty:
+        raise LedgerError(
+            f"the ledger {ledger.root} has no runs", "produce some with: marlbench preset run quickstart"
+        )
+    names = split_list(algos)
+    chosen = filter_runs(every, env=env, algos=names, preset=preset)
+    if chosen.empty:
+        raise LedgerError(
+            _no_match(every, env, names, preset), f"produce them with: {_producer(env, names, preset)}"
+        )
+    evals = ledger.evals(list(chosen["run_id"]))
+    atari = running_mean_runs(chosen)  # their training games give the running mean and % of human
+    episodes = ledger.episodes(atari) if atari else None
+    try:
+        return build(chosen, evals, aggregate=aggregate, vs=vs, episodes=episodes)
+    except ValueError as err:
+        raise ConfigError(str(err), "give --vs one of the algorithm names in the table") from None
+
+
+def _no_match(runs: Any, env: str | None, algos: list[str], preset: str | None) -> str:
+    asked = ", ".join(
+        p
+        for p in (
+            f"env {env}" if env else "",
+            f"algo {','.join(algos)}" if algos else "",
+            f"preset {preset}" if preset else "",
+        )
+        if p
+    )
+    have = f"envs: {', '.join(sorted(set(runs['env'])))}; algos: {', '.join(sorted(set(runs['algo'])))}"
+    presets = sorted(p for p in set(runs["preset"]) if p)
+    if presets:
+        have += f"; presets: {', '.join(presets)}"
+    return f"no runs match {asked} (the ledger has {have})"
+
+
+def _producer(env: str | None, algos: list[str], preset: str | None) -> str:
+    if preset:
+        return f"marlbench preset run {preset}"
+    names = [a.split("/")[0] for a in algos] or ["ppo"]
+    return " && ".join(f"marlbench train {a} --env {env or 'mpe-spread'} --seeds 3" for a in names)
+
+
+def render_table(table: Any, fmt: str, per_agent: bool = False) -> Any:
+    """``table`` as a Rich renderable (``fmt`` rich) or as text (markdown, csv, latex, json)."""
+    from marlbench.reports.render import render, to_rich
+
+    return to_rich(table, per_agent) if fmt == "rich" else render(table, fmt, per_agent)
+
+
+def figure_options(
+    *,
+    env: str | None = None,
+    algos: str | Sequence[str] | None = None,
+    preset: str | None = None,
+    aggregate: str = "per-agent",
+    source: str | None = None,
+) -> Any:
+    """Checked :class:`~marlbench.reports.figures.FigureOptions`; ConfigError for a bad choice."""
+    from marlbench.reports.data import AGGREGATIONS, split_list
+    from marlbench.reports.figures import FigureOptions
+
+    if aggregate not in AGGREGATIONS:
+        raise ConfigError(f"--aggregate {aggregate} is unknown", f"choose one of: {', '.join(AGGREGATIONS)}")
+    if source not in (None, "train", "eval"):
+        raise ConfigError(f"--source {source} is unknown", "choose train or eval")
+    return FigureOptions(env=env, algos=split_list(algos), preset=preset, aggregate=aggregate, source=source)
+
+
+@dataclass(frozen=True)
+class FigureStatus:
+    """A registered figure and how many of its runs the ledger has."""
+
+    name: str
+    paper: str
+    description: str
+    finished: int
+    """Finished runs it would draw."""
+    missing: tuple[str, ...]
+    """Variants it needs and the ledger lacks."""
+    needs_variants: bool
+    command: str
+    """The command that produces its runs."""
+
+
+def figures(ledger: Any, options: Any) -> list[FigureStatus]:
+    """Every registered figure, with the runs ``ledger`` has for it under ``options``."""
+    from marlbench.reports.figures import all_figures
+
+    every = ledger.runs()
+    out = []
+    for fig in all_figures().values():
+        chosen = fig.select(every, options) if len(every) else every
+        missing = tuple(fig.missing_variants(chosen)) if len(chosen) else ()
+        out.append(
+            FigureStatus(
+                fig.name,
+                fig.paper,
+                fig.description,
+                len(chosen),
+                missing,
+                bool(fig.needs.variants),
+                fig.command(options),
+            )
+        )
+    return out
+
+
+def figure_preset(name: str) -> str:
+    """The preset figure ``name`` draws its runs from ('' when it takes any, or is unknown)."""
+    from marlbench.reports.figures import all_figures
+
+    figure = all_figures().get(name)
+    return figure.needs.preset if figure is not None else ""
+
+
+@dataclass
+class DrawnFigure:
+    """A drawn figure: ``drawing.figure`` (matplotlib) and ``drawing.notes``; ``stem`` names its files."""
+
+    drawing: Any
+    stem: str
+
+
+def draw_figure(ledger: Any, name: str, options: Any) -> DrawnFigure:
+    """Draw figure ``name`` from ``ledger``; LedgerError (naming the producing command) without runs."""
+    from marlbench.reports.figures import get_figure, report_data
+
+    chosen = get_figure(name)
+    data = report_data(ledger, chosen, options)
+    if data.runs.empty:
+        raise LedgerError(
+            f"the ledger {ledger.root} has no finished runs for figure '{chosen.name}'"
+            + (f" (preset {chosen.needs.preset})" if chosen.needs.preset else ""),
+            f"produce them with: {chosen.command(options)}",
+        )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    suffix = [x for x in (None if chosen.needs.preset else options.preset, options.env) if x]
+    return DrawnFigure(chosen.draw(data, options), "-".join([chosen.name, *suffix]))

@@ -1,0 +1,128 @@
+"""``marlbench compare`` and ``marlbench report``: tables and figures from the ledger.
+
+Machine formats (``--format markdown|csv|latex|json``) go to stdout alone, notes to stderr, so
+``marlbench compare --format latex > table.tex`` gives a clean file. Only this module writes figure files.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from marlbench import api
+from marlbench.cli.common import LedgerOpt, console, fail, note, user_errors
+
+TEAM_AGGREGATIONS = ("team-mean", "team-sum")
+
+
+@user_errors
+def compare(
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    algo: Annotated[
+        str | None, typer.Option(help="Only these algorithms (comma-separated; algo or algo/variant).")
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="Only runs of this preset.")] = None,
+    per_agent: Annotated[bool, typer.Option("--per-agent", help="Add a column per agent.")] = False,
+    aggregate: Annotated[
+        str, typer.Option(help="How agents' returns make the score: team-mean or team-sum.")
+    ] = "team-mean",
+    vs: Annotated[
+        str | None, typer.Option(help="Add the probability of improvement over this algorithm (or variant).")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="rich (default), markdown, csv, latex or json (to stdout).")
+    ] = "rich",
+    ledger: LedgerOpt = None,
+) -> None:
+    """One row per algorithm (and variant) x environment: seeds, final score (mean, IQM, 95% CI), time.
+
+    Atari rows add the running mean score (last 100 training games) and the % of human expert.
+    """
+    formats = api.table_formats()
+    if fmt not in formats:
+        fail(f"unknown format '{fmt}'", f"choose one of: {', '.join(formats)}")
+    if aggregate not in TEAM_AGGREGATIONS:
+        fail(
+            f"--aggregate {aggregate} is not a team aggregation",
+            "use team-mean or team-sum; --per-agent adds agents",
+        )
+    book = api.open_ledger(ledger)
+    table = api.compare(book, env=env, algos=algo, preset=preset, aggregate=aggregate, vs=vs)
+    if fmt == "rich":
+        console().print(api.render_table(table, fmt, per_agent))
+        return
+    sys.stdout.write(api.render_table(table, fmt, per_agent))
+    if table.excluded_text():
+        note(table.excluded_text())
+
+
+@user_errors
+def report(
+    figure: Annotated[str | None, typer.Option("--figure", help="The figure to draw (see --list).")] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the figures and whether the ledger has their runs.")
+    ] = False,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    algo: Annotated[str | None, typer.Option(help="Only these algorithms (comma-separated).")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Only runs of this preset (figures that do not name their own).")
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="per-agent (a panel per agent), team-mean or team-sum (one panel).")
+    ] = "per-agent",
+    source: Annotated[
+        str | None,
+        typer.Option(help="Curves from training episodes (train) or evaluations (eval); default per figure."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the files.")] = Path("reports"),
+    svg: Annotated[bool, typer.Option("--svg", help="Also write an SVG.")] = False,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Draw a paper figure (or learning curves) from the ledger: PNG and PDF in --out, paths printed."""
+    options = api.figure_options(env=env, algos=algo, preset=preset, aggregate=aggregate, source=source)
+    book = api.open_ledger(ledger)
+    if list_ or not figure:
+        _list_figures(book, options)
+        return
+    drawn = api.draw_figure(book, figure, options)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"cannot create {out}: {err.strerror or err}", "give --out a directory you can write")
+    written = []
+    for suffix in ("png", "pdf", *(("svg",) if svg else ())):
+        path = out / f"{drawn.stem}.{suffix}"
+        drawn.drawing.figure.savefig(path, dpi=150 if suffix == "png" else None)
+        written.append(path)
+    for text in drawn.drawing.notes:
+        note(f"note: {text}")
+    for path in written:
+        console().print(str(path), soft_wrap=True)
+
+
+def _list_figures(book: Any, options: Any) -> None:
+    from rich.table import Table
+
+    table = Table("figure", "paper", "shows", "runs in the ledger", "to produce them")
+    for fig in api.figures(book, options):
+        if not fig.finished:
+            have = "[red]none[/]"
+        else:
+            have = f"{fig.finished} finished"
+            if fig.needs_variants:
+                have += (
+                    " ([yellow]missing " + ", ".join(fig.missing) + "[/])"
+                    if fig.missing
+                    else " (all variants)"
+                )
+        table.add_row(fig.name, fig.paper or "-", fig.description, have, fig.command)
+    console().print(table)
+    console().print("Draw one: marlbench report --figure NAME  (files go to ./reports)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(compare)
+    app.command()(report)

@@ -1,0 +1,137 @@
+"""``marlbench train`` and ``marlbench evaluate``: start, resume and re-evaluate runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any
+
+import typer
+
+from marlbench import api
+from marlbench.cli.common import (
+    JobsOpt,
+    LedgerOpt,
+    check_jobs,
+    console,
+    exit_unless_finished,
+    fail,
+    print_results,
+    user_errors,
+    with_progress,
+)
+
+RATE_METRICS = ("collided", "reached_goal", "off_road")
+"""Metrics that are 0/1 per episode: their mean is shown as a rate."""
+
+
+@user_errors
+def train(
+    algo: Annotated[str, typer.Argument(help="Algorithm name (see 'marlbench algos').")] = "",
+    env: Annotated[str, typer.Option("--env", "-e", help="Environment name or package.module:factory.")] = "",
+    steps: Annotated[int, typer.Option(help="Training budget in environment steps.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed (ignored when --seeds is given).")] = 0,
+    seeds: Annotated[
+        str | None, typer.Option(help="Several seeds: N (0..N-1), a list 0,1,2 or a range 0-4.")
+    ] = None,
+    jobs: JobsOpt = 1,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Hyperparameter override key=value (repeatable).")
+    ] = None,
+    env_opt: Annotated[
+        list[str] | None, typer.Option("--env-opt", help="Environment option key=value (repeatable).")
+    ] = None,
+    per: Annotated[
+        bool, typer.Option("--per", help="Prioritized replay (algorithms with a replay buffer).")
+    ] = False,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Mini-batch size.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Label stored with the run (repeatable).")
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Evaluate every N env steps (default: 10 times per run).")
+    ] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Deterministic episodes per evaluation.")] = 10,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Checkpoint every N env steps (default: at the end).")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run from its last checkpoint.")
+    ] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Train an algorithm on an environment and record the run in the ledger."""
+    check_jobs(jobs)
+    book = api.open_ledger(ledger, create=True)
+    book.check_writable()
+    interrupted = (
+        "checkpoint written, run marked 'interrupted'. Continue with: marlbench train --resume RUN_ID"
+    )
+    if resume:
+        rows = with_progress(
+            lambda bars: [api.resume(resume, ledger=book, algo=algo, progress=bars)], interrupted
+        )
+    else:
+        if not algo:
+            fail("no algorithm given", "write e.g. marlbench train ppo --env mpe-spread")
+        if not env:
+            fail("no environment given", "add --env NAME (see 'marlbench envs')")
+        specs = api.make_specs(
+            algo,
+            env,
+            seeds=api.parse_seeds(seeds) if seeds else [seed],
+            steps=steps,
+            env_options=api.parse_pairs(env_opt),
+            hyperparams=api.parse_pairs(set_),
+            per=per,
+            batch_size=batch_size,
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+            checkpoint_every=checkpoint_every,
+            tags=tag or [],
+        )
+        rows = with_progress(
+            lambda bars: api.train_many(specs, jobs=jobs, ledger=book, progress=bars), interrupted
+        )
+    print_results(rows, book)
+    exit_unless_finished(rows)
+
+
+@user_errors
+def evaluate(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    episodes: Annotated[int, typer.Option(help="Deterministic episodes to run.")] = 10,
+    env_opt: Annotated[
+        list[str] | None, typer.Option("--env-opt", help="Override an env option for this evaluation.")
+    ] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Evaluate a saved run deterministically and add the episodes to the ledger's evals."""
+    if episodes < 1:
+        fail(f"--episodes {episodes} must be at least 1", "e.g. --episodes 10")
+    result = api.evaluate(run_id, episodes, api.parse_pairs(env_opt), ledger=api.open_ledger(ledger))
+    console().print(_evaluation_table(result))
+
+
+def _evaluation_table(result: Any) -> Any:
+    """Mean and std of the return per agent (and for the team), and each env metric's mean."""
+    from rich.table import Table
+
+    title = f"{result.run_id}: {result.episodes} deterministic episodes ({json.dumps(result.env_overrides)})"
+    table = Table(title=title)
+    for column in ("agent", "mean return", "std"):
+        table.add_column(column)
+    for name in result.metric_names:
+        table.add_column(f"{name} rate" if name in RATE_METRICS else name)
+    for i, item in enumerate(result.results):
+        metrics = [
+            f"{item.metrics[m]:.3f}" if not math.isnan(item.metrics[m]) else "-" for m in result.metric_names
+        ]
+        before_team = i + 1 < len(result.results) and result.results[i + 1].team
+        table.add_row(item.label, f"{item.mean:.3f}", f"{item.std:.3f}", *metrics, end_section=before_team)
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(evaluate)

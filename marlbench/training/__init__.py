@@ -1,0 +1,1 @@
+"""Running training: one run (runner), many runs (parallel), presets' sweeps (sweep), progress."""

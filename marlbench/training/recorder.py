@@ -1,0 +1,198 @@
+"""The recorder an algorithm reports to: episodes, statistics, evaluations and checkpoints on time.
+
+:class:`RunRecorder` implements :class:`marlbench.algos.base.Recorder`. An algorithm never sees
+the ledger: it hands finished episodes (:meth:`RunRecorder.log_episodes`), its own evaluation
+rounds (:meth:`RunRecorder.log_evaluation`) and statistics to the recorder, which writes them and
+decides when to evaluate and checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from marlbench.config import RunSpec
+from marlbench.envs.array import EpisodeRecord
+from marlbench.training.evaluation import episode_rows, evaluate, evaluation_env, max_episode_steps
+from marlbench.training.progress import ProgressSink
+
+HEARTBEAT_SECONDS = 30.0
+
+
+class RunRecorder:
+    """Receives an algorithm's progress; writes episodes, runs evaluations and checkpoints on time."""
+
+    def __init__(
+        self,
+        ledger: Any,
+        run_id: str,
+        spec: RunSpec,
+        env_ctx: Any,
+        progress: ProgressSink,
+        episode_offset: int = 0,
+        eval_offset: int = 0,
+    ) -> None:
+        self.ledger = ledger
+        self.run_id = run_id
+        self.spec = spec
+        self.env_ctx = env_ctx
+        self.progress = progress
+        self.algo: Any = None
+        self.started = time.time()
+        self.session_start = self.started  # for steps/s: not shifted on resume
+        self.episodes = ledger.chunk_writer("episodes", run_id)
+        self.eval_writer = ledger.chunk_writer("evals", run_id, flush_rows=1)
+        self.episode_count = episode_offset
+        self.eval_count = eval_offset
+        self.eval_every = spec.eval_every_steps()
+        self.last_eval_step = -1
+        self.next_eval = self.eval_every
+        self.next_checkpoint = spec.checkpoint_every or 0
+        self.last_heartbeat = time.time()
+        self.recent = deque(maxlen=100)
+        self.stats: dict[str, float] = {}
+        self.steps = 0
+        self._last_update = 0.0
+        self._eval_env: Any = None
+        self.max_eval_steps = max_episode_steps(env_ctx.spec, env_ctx.options)
+
+    def attach(self, algo: Any, steps_done: int = 0) -> None:
+        self.algo = algo
+        self.steps = steps_done
+        self.start_steps = steps_done
+        while self.next_eval <= steps_done:
+            self.next_eval += self.eval_every
+        if self.spec.checkpoint_every:
+            while self.next_checkpoint <= steps_done:
+                self.next_checkpoint += self.spec.checkpoint_every
+
+    # Recorder protocol ---------------------------------------------------------------------------
+    def log_episodes(self, env_steps: int, episodes: list[EpisodeRecord]) -> None:
+        wall = time.time() - self.started
+        rows: list[dict[str, Any]] = []
+        for record in episodes:
+            rows += episode_rows(
+                record, run_id=self.run_id, episode=self.episode_count, step=int(env_steps), wall_time=wall
+            )
+            self.episode_count += 1
+            self.recent.append(float(np.mean(list(record.rewards.values()))))
+        self.episodes.add(rows)
+
+    def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
+        self.stats.update(stats)
+
+    def tick(self, env_steps: int) -> None:
+        self.steps = int(env_steps)
+        now = time.time()
+        if now - self._last_update > 0.25:
+            self._last_update = now
+            elapsed = max(now - self.session_start, 1e-9)
+            self.progress.update(
+                self.run_id,
+                self.steps,
+                {
+                    "rate": (self.steps - self.start_steps) / elapsed,
+                    "reward": float(np.mean(self.recent)) if self.recent else None,
+                },
+            )
+        if self.spec.eval_episodes > 0 and self.steps >= self.next_eval:
+            while self.next_eval <= self.steps:
+                self.next_eval += self.eval_every
+            self.evaluate()
+        if self.spec.checkpoint_every and self.steps >= self.next_checkpoint:
+            while self.next_checkpoint <= self.steps:
+                self.next_checkpoint += self.spec.checkpoint_every
+            self.checkpoint()
+        if now - self.last_heartbeat > HEARTBEAT_SECONDS:
+            self.heartbeat()
+
+    # work done on time ---------------------------------------------------------------------------
+    def evaluation_env(self) -> Any:
+        if self._eval_env is None:
+            self._eval_env = evaluation_env(self.algo, self.env_ctx, 1_000_003 + self.spec.seed)
+        return self._eval_env
+
+    def evaluate(self, episodes: int | None = None) -> list[EpisodeRecord]:
+        """Deterministic evaluation now; rows go to ``evals`` with the current training step."""
+        count = self.spec.eval_episodes if episodes is None else episodes
+        self.last_eval_step = self.steps
+        records = evaluate(
+            self.algo, self.evaluation_env(), count, 10_000 * (self.spec.seed + 1), self.max_eval_steps
+        )
+        self.log_evaluation(self.steps, records)
+        return records
+
+    def log_evaluation(self, env_steps: int, records: list[EpisodeRecord], policy: str = "") -> int:
+        """Store one round of deterministic episodes under the next eval id; returns that id.
+
+        ``policy`` names the policy evaluated when it is not the algorithm's own acting policy (CTEDD
+        tests its global and distilled policies each round). Eval ids count up from 0 in the order
+        rounds are logged, whoever ran them.
+        """
+        eval_id = self.eval_count
+        rows: list[dict[str, Any]] = []
+        for i, record in enumerate(records):
+            rows += episode_rows(
+                record, run_id=self.run_id, eval_id=eval_id, step=int(env_steps), episode=i, policy=policy
+            )
+        self.eval_count += 1
+        self.eval_writer.add(rows)
+        self.eval_writer.flush()
+        return eval_id
+
+    def checkpoint(self) -> str:
+        """Save the algorithm to ``checkpoints/<run_id>/latest`` (replacing the previous one whole).
+
+        The new checkpoint is written beside ``latest`` and renamed over it, so a save that fails
+        (or is killed) leaves the previous checkpoint as it was.
+        """
+        base = self.ledger.checkpoint_dir(self.run_id)
+        tmp = base / f".tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            self.algo.save(tmp)
+            (tmp / "marlbench.json").write_text(
+                json.dumps({"steps": self.steps, "episodes": self.episode_count, "evals": self.eval_count})
+            )
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        final = base / "latest"
+        old = base / f".old-{uuid.uuid4().hex[:8]}"
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+        rel = str(final.relative_to(self.ledger.root))
+        self.episodes.flush()
+        self.ledger.update_run(self.run_id, checkpoint=rel, steps=self.steps, agent_steps=self._agent_steps())
+        return rel
+
+    def heartbeat(self) -> None:
+        self.last_heartbeat = time.time()
+        self.episodes.flush()
+        self.ledger.update_run(
+            self.run_id,
+            steps=self.steps,
+            agent_steps=self._agent_steps(),
+            wall_time_s=time.time() - self.started,
+        )
+
+    def _agent_steps(self) -> int:
+        return int(self.steps * self.env_ctx.n_agents)
+
+    def close(self) -> None:
+        self.episodes.close()
+        self.eval_writer.close()
+        if self._eval_env is not None:
+            try:
+                self._eval_env.close()
+            finally:
+                self._eval_env = None
