@@ -61,9 +61,10 @@ class RunSpec:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def eval_every_steps(self) -> int:
+        """``eval_every``, else the default schedule :func:`resolve` chose (``resolved``), else a tenth."""
         if self.eval_every is not None:
             return self.eval_every
-        return max(1, self.steps // 10)
+        return int(self.resolved.get("eval_every") or max(1, self.steps // 10))
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
@@ -106,6 +107,11 @@ class Resolved:
     """The :class:`~marlbench.algos.base.EnvContext`: env spec, resolved options, seed."""
     config: Any
     """The algorithm's hyperparameter dataclass, defaults filled and every value checked."""
+    planned_steps: int = 0
+    """Env steps the run will train: ``spec.steps`` rounded up to whole units of the learner's loop
+    (:mod:`marlbench.algos.budget`)."""
+    notes: tuple[str, ...] = ()
+    """What resolving changed or rounded that the user should hear before the run starts."""
 
 
 def resolve(spec: RunSpec) -> Resolved:
@@ -114,7 +120,7 @@ def resolve(spec: RunSpec) -> Resolved:
     Nothing is built or written here except importing the algorithm's module for its config.
     Every run is resolved once: the runner, the process pool and the sweep take the result.
     """
-    from marlbench.algos import get_algo
+    from marlbench.algos import budget, get_algo
     from marlbench.algos.base import EnvContext, resolve_config
     from marlbench.envs import get_spec
 
@@ -140,11 +146,23 @@ def resolve(spec: RunSpec) -> Resolved:
     defaults = env_defaults(algo.name, env_spec) if algo.name in SB3_ALGOS else {}
     with _blame("hyperparams"):
         config = resolve_config(algo.config_cls(), {**defaults, **spec.hyperparams}, algo.name)
+    config, fitted = budget.fit_rollout(algo.name, config, spec.steps, given=spec.hyperparams)
+    unit = budget.steps_per_round(algo.name, config)
+    planned = budget.planned_steps(spec.steps, unit)
+    notes = [fitted] if fitted else []
+    if planned != spec.steps:
+        notes.append(
+            f"{algo.name} trains in whole units of {unit:,} env steps: --steps {spec.steps:,} "
+            f"trains {planned:,}"
+        )
     spec.resolved = {
         "env_options": dict(options),
         "hyperparams": dataclasses.asdict(config),
     }
-    return Resolved(spec, algo, env_ctx, config)
+    if spec.eval_every is None:
+        length = env_spec.length_for(options)
+        spec.resolved["eval_every"] = budget.default_eval_every(spec.steps, spec.eval_episodes, length)
+    return Resolved(spec, algo, env_ctx, config, planned, tuple(notes))
 
 
 @contextlib.contextmanager

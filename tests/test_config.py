@@ -91,6 +91,7 @@ def test_defaults_are_filled_and_strings_parsed_to_their_type() -> None:
     assert resolved.spec.resolved == {
         "env_options": {"length": 4, "continuous": False},
         "hyperparams": dataclasses.asdict(FakeConfig(steps_per_tick=3, noise=0.01)),
+        "eval_every": 10_000,  # the default schedule: ten rounds of 10 x 4 steps fit in 100k steps
     }
     assert resolved.env.options == {"length": 4, "continuous": False} and resolved.env.n_agents == 2
     assert resolved.algo.name == "fake"
@@ -120,7 +121,7 @@ def test_the_hash_is_the_resolved_experiment() -> None:
     # ... nor does spelling out a default, as a value or as a string
     assert digest(hyperparams={"noise": 1.0}) == digest(hyperparams={"noise": "1"}) == plain
     assert digest(env_options={"length": "4"}) == plain
-    assert digest(eval_every=5) == plain  # 5 is steps // 10 for 50 steps
+    assert digest(eval_every=50) == plain  # the default for 50 steps: 10 x 4 > 5, one final round
     # every part of the experiment does
     changed = [
         digest(hyperparams={"noise": 0.5}),

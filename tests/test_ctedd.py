@@ -492,7 +492,8 @@ def test_variant_tests_reach_the_ledger_apart_from_the_runner_evaluations(tmp_pa
 
 
 def test_the_last_evaluation_is_the_runners_when_variant_tests_come_after_it(tmp_path: Path) -> None:
-    """With tests at 300 and the end, CTEDD's last round (ctedd-l-3 at 400) follows the runner's at 400."""
+    """A variant-test round logged after the runner's last evaluation (as when a run stops between
+    the two) is not taken for the run's last evaluation."""
     from marlbench.config import resolve
     from marlbench.training.runner import run
 
@@ -502,6 +503,10 @@ def test_the_last_evaluation_is_the_runners_when_variant_tests_come_after_it(tmp
         algo="ctedd", env="cn-v1", steps=400, hyperparams=hyperparams, eval_every=200, eval_episodes=2
     )
     row = run(resolve(spec), ledger)
+    evals = ledger.evals([row["run_id"]])
+    later = evals[evals["policy"] == "ctedd-l-3"].copy()
+    later = later[later["eval_id"] == later["eval_id"].max()].assign(eval_id=int(evals["eval_id"].max()) + 1)
+    ledger.append("evals", row["run_id"], later.drop(columns=["run_id"]).to_dict("records"))
     evals = ledger.evals([row["run_id"]])
     assert evals.loc[evals["eval_id"].idxmax(), "policy"] == "ctedd-l-3"
     last = ledger.last_eval(row["run_id"])

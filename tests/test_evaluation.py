@@ -31,7 +31,9 @@ def eval_steps(ledger, **kwargs) -> list[int]:
     [
         (100, 30, 1, [30, 60, 90, 100]),  # the final evaluation at the end of the budget
         (90, 30, 1, [30, 60, 90]),  # ... made once when the budget is a multiple of eval_every
-        (100, None, 1, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]),  # default: every tenth
+        # default: as many rounds as fit in a tenth of the budget (one round = 1 episode x 4 steps)
+        (100, None, 1, [50, 100]),  # 10 / 4: two rounds
+        (1000, None, 1, list(range(100, 1001, 100))),  # 100 / 4 = 25 affordable, at most ten
         (50, 10, 7, [14, 21, 35, 42, 56]),  # strides of 7: the first tick at or past each multiple
     ],
 )

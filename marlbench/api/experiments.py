@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from marlbench.api.catalog import describe_algo
@@ -138,12 +138,24 @@ def train(
 
 
 def train_many(
-    specs: list[RunSpec], *, jobs: int = 1, ledger: Any = None, progress: Any = None
+    specs: list[RunSpec],
+    *,
+    jobs: int = 1,
+    ledger: Any = None,
+    progress: Any = None,
+    notify: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """Train several runs, ``jobs`` at a time in separate processes (all are checked first)."""
+    """Train several runs, ``jobs`` at a time in separate processes (all are checked first).
+
+    ``notify`` hears, before anything starts, what resolving changed or rounded (e.g. a budget
+    that trains whole rollouts: :attr:`Resolved.notes`), each note once.
+    """
     from marlbench.training.parallel import run_many
 
     runs = resolve_specs(specs)
+    if notify is not None:
+        for text in dict.fromkeys(note for run in runs for note in run.notes):
+            notify(text)
     ledger = ledger if ledger is not None else open_ledger(create=True)
     return run_many(runs, ledger, jobs=jobs, progress=progress)
 

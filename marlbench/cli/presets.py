@@ -13,6 +13,7 @@ from marlbench.cli.common import (
     check_jobs,
     console,
     exit_unless_finished,
+    note,
     print_results,
     user_errors,
     with_progress,
@@ -154,6 +155,9 @@ def preset_run(
             f"{adopted} finished identical run(s) of other presets now also count for {preset.name}",
             soft_wrap=True,
         )
+    todo = [r for r in rows if r.action in ("run", "resume")]
+    for text in dict.fromkeys(n for r in todo for n in r.resolved.notes):
+        note(f"note: {text}")
     if counts["run"] + counts["resume"] == 0:
         out.print("nothing to do.")
         _next_steps(preset)

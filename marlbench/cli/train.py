@@ -16,6 +16,7 @@ from marlbench.cli.common import (
     console,
     exit_unless_finished,
     fail,
+    note,
     print_results,
     user_errors,
     with_progress,
@@ -49,7 +50,10 @@ def train(
         list[str] | None, typer.Option("--tag", help="Label stored with the run (repeatable).")
     ] = None,
     eval_every: Annotated[
-        int | None, typer.Option(help="Evaluate every N env steps (default: 10 times per run).")
+        int | None,
+        typer.Option(
+            help="Evaluate every N env steps (default: up to 10 times per run, at most ~10%% of its steps)."
+        ),
     ] = None,
     eval_episodes: Annotated[int, typer.Option(help="Deterministic episodes per evaluation.")] = 10,
     checkpoint_every: Annotated[
@@ -91,7 +95,10 @@ def train(
             tags=tag or [],
         )
         rows = with_progress(
-            lambda bars: api.train_many(specs, jobs=jobs, ledger=book, progress=bars), interrupted
+            lambda bars: api.train_many(
+                specs, jobs=jobs, ledger=book, progress=bars, notify=lambda text: note(f"note: {text}")
+            ),
+            interrupted,
         )
     print_results(rows, book)
     exit_unless_finished(rows)

@@ -104,9 +104,13 @@ class RunRecorder:
                 },
             )
         if self.spec.eval_episodes > 0 and self.steps >= self.next_eval:
+            # an evaluation due at or past the budget is the runner's final one, made once at the end
+            # (a learner may overshoot the budget by part of a rollout: no evaluation fires there)
+            at_budget = self.next_eval >= self.spec.steps
             while self.next_eval <= self.steps:
                 self.next_eval += self.eval_every
-            self.evaluate()
+            if not at_budget:
+                self.evaluate()
         if self.spec.checkpoint_every and self.steps >= self.next_checkpoint:
             while self.next_checkpoint <= self.steps:
                 self.next_checkpoint += self.spec.checkpoint_every
