@@ -165,6 +165,11 @@ def resume(run_id: str, *, ledger: Any, algo: str = "", progress: Any = None) ->
     from marlbench.training.runner import run
 
     row = ledger.get_run(run_id)
+    if row["status"] == "finished":
+        raise ConfigError(
+            f"run {row['run_id']} already finished ({int(row['steps']):,} steps); there is nothing to resume",
+            f"train a new run, or evaluate this one with: marlbench evaluate {row['run_id']}",
+        )
     spec = RunSpec.from_json(row["config"])
     if algo and algo != spec.algo:
         raise ConfigError(

@@ -19,6 +19,16 @@ def runs(ledger: Any, *, algo: str | None = None, env: str | None = None, status
     return frame
 
 
+def interrupted_runs(ledger: Any, *, since: float, also: Sequence[str] = ()) -> list[str]:
+    """Ids of runs marked ``interrupted`` that were created at or after ``since`` (a time.time()),
+    or whose id is in ``also`` (a resumed run keeps its creation time)."""
+    frame = ledger.runs()
+    if not len(frame):
+        return []
+    mine = (frame["created_at"] >= since) | frame["run_id"].isin(list(also))
+    return frame[mine & (frame["status"] == "interrupted")]["run_id"].tolist()
+
+
 def run_settings(row: Mapping[str, Any]) -> tuple[Any, Any]:
     """A run row's resolved ``(env_options, hyperparams)`` (as given, for runs from before resolution)."""
     config = json.loads(row["config"])

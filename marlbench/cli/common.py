@@ -82,14 +82,18 @@ def check_jobs(jobs: int) -> None:
         fail(f"--jobs {jobs} must be at least 1", "use --jobs 1 for one run at a time")
 
 
-def with_progress(work: Callable[[Any], list[dict[str, Any]]], interrupted: str) -> list[dict[str, Any]]:
-    """``work(bars)`` under Rich progress bars on stderr; Ctrl-C prints ``interrupted`` and exits 130."""
+def with_progress(
+    work: Callable[[Any], list[dict[str, Any]]], interrupted: str | Callable[[], str]
+) -> list[dict[str, Any]]:
+    """``work(bars)`` under Rich progress bars on stderr; Ctrl-C prints ``interrupted`` (a text, or a
+    function that writes it once the runs have marked themselves) and exits 130."""
     with api.progress_bars() as bars:
         try:
             return work(bars)
         except KeyboardInterrupt:
             pass
-    console().print(f"[yellow]interrupted:[/] {interrupted}")
+    text = interrupted() if callable(interrupted) else interrupted
+    console().print(f"[yellow]interrupted:[/] {text}", soft_wrap=True, markup=False)
     raise typer.Exit(130)
 
 

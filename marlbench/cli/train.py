@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Annotated, Any
 
 import typer
@@ -30,7 +31,9 @@ RATE_METRICS = ("collided", "reached_goal", "off_road")
 def train(
     algo: Annotated[str, typer.Argument(help="Algorithm name (see 'marlbench algos').")] = "",
     env: Annotated[str, typer.Option("--env", "-e", help="Environment name or package.module:factory.")] = "",
-    steps: Annotated[int, typer.Option(help="Training budget in environment steps.")] = 100_000,
+    steps: Annotated[
+        int | None, typer.Option(help="Training budget in environment steps (default 100000).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (ignored when --seeds is given).")] = 0,
     seeds: Annotated[
         str | None, typer.Option(help="Several seeds: N (0..N-1), a list 0,1,2 or a range 0-4.")
@@ -66,11 +69,35 @@ def train(
 ) -> None:
     """Train an algorithm on an environment and record the run in the ledger."""
     check_jobs(jobs)
+    if resume:
+        given = {
+            "--env": env,
+            "--steps": steps is not None,
+            "--seeds": seeds,
+            "--set": set_,
+            "--env-opt": env_opt,
+            "--per": per,
+            "--batch-size": batch_size is not None,
+            "--tag": tag,
+            "--eval-every": eval_every is not None,
+            "--checkpoint-every": checkpoint_every is not None,
+        }
+        ignored = [flag for flag, value in given.items() if value]
+        if ignored:
+            fail(
+                f"--resume continues run '{resume}' with its own settings: "
+                f"{', '.join(ignored)} would be ignored",
+                "drop them, or train a new run with those settings instead of --resume",
+            )
     book = api.open_ledger(ledger, create=True)
     book.check_writable()
-    interrupted = (
-        "checkpoint written, run marked 'interrupted'. Continue with: marlbench train --resume RUN_ID"
-    )
+    started = time.time()
+
+    def interrupted() -> str:
+        ids = api.interrupted_runs(book, since=started, also=[resume] if resume else [])
+        hint = "; ".join(f"marlbench train --resume {run_id}" for run_id in ids) or "marlbench runs"
+        return f"checkpoint written, run marked 'interrupted'. Continue with: {hint}"
+
     if resume:
         rows = with_progress(
             lambda bars: [api.resume(resume, ledger=book, algo=algo, progress=bars)], interrupted
@@ -84,7 +111,7 @@ def train(
             algo,
             env,
             seeds=api.parse_seeds(seeds) if seeds else [seed],
-            steps=steps,
+            steps=100_000 if steps is None else steps,
             env_options=api.parse_pairs(env_opt),
             hyperparams=api.parse_pairs(set_),
             per=per,
