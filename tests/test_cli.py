@@ -310,3 +310,13 @@ def test_cli_imports_only_the_api_and_its_own_helpers() -> None:
         ours = {n for n in imports(folder / f"{name}.py") if not n.startswith("marlbench.cli.common.")}
         assert ours <= helpers, f"{name}.py imports {sorted(ours - helpers)}"
     assert sorted(p.stem for p in folder.glob("*.py")) == sorted({"__init__", "app", "common", *commands})
+
+
+def test_runs_with_an_unknown_status_is_refused(ledger_dir) -> None:
+    result = invoke("runs", "--status", "finishd")
+    assert (
+        result.exit_code == 2
+        and "not a run status" in result.output
+        and "did you mean 'finished'" in result.output
+    )
+    assert invoke("runs", "--status", "crashed").exit_code == 0  # a status the ledger derives is fine

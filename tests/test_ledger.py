@@ -539,3 +539,29 @@ def test_default_ledger_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("MARLBENCH_LEDGER", str(tmp_path / "elsewhere"))
     assert default_ledger_path() == tmp_path / "elsewhere"
     assert Ledger().root == tmp_path / "elsewhere"
+
+
+def test_a_run_row_cannot_point_its_checkpoint_outside_the_ledger(ledger: Ledger, tmp_path: Path) -> None:
+    """A ledger copied from elsewhere must not make marlbench load files it chooses."""
+    own = ledger.checkpoint_dir("run-a") / "latest"
+    own.mkdir()
+    other = ledger.checkpoint_dir("run-b") / "latest"
+    other.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert (
+        ledger.saved_checkpoint({"run_id": "run-a", "checkpoint": "checkpoints/run-a/latest"})
+        == own.resolve()
+    )
+    for bad in (
+        str(outside),
+        "../elsewhere",
+        "checkpoints/run-a/../../../elsewhere",
+        "checkpoints/run-b/latest",
+    ):
+        with pytest.raises(LedgerError, match="outside"):
+            ledger.saved_checkpoint({"run_id": "run-a", "checkpoint": bad})
+    with pytest.raises(LedgerError, match="missing"):
+        ledger.saved_checkpoint({"run_id": "run-a", "checkpoint": "checkpoints/run-a/gone"})
+    with pytest.raises(LedgerError, match="no checkpoint"):
+        ledger.saved_checkpoint({"run_id": "run-a", "checkpoint": ""})

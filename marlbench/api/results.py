@@ -7,11 +7,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from marlbench.errors import ConfigError, LedgerError
+from marlbench.errors import ConfigError, LedgerError, nearest
 
 
 def runs(ledger: Any, *, algo: str | None = None, env: str | None = None, status: str | None = None) -> Any:
-    """The ledger's runs (a DataFrame), optionally only one algorithm, environment or status."""
+    """The ledger's runs (a DataFrame), optionally only one algorithm, environment or status.
+
+    An unknown ``status`` is a ConfigError (a typo would otherwise read as "no runs").
+    """
+    from marlbench.ledger import RUN_STATUSES
+
+    statuses = (*RUN_STATUSES, "crashed")
+    if status and status not in statuses:
+        raise ConfigError(
+            f"--status {status!r} is not a run status",
+            f"{nearest(status, statuses)}use one of: {', '.join(statuses)}",
+        )
     frame = ledger.runs()
     for column, value in (("algo", algo), ("env", env), ("status", status)):
         if value:

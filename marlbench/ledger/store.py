@@ -182,6 +182,26 @@ class Ledger:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def saved_checkpoint(self, row: Mapping[str, Any]) -> Path:
+        """The checkpoint folder a run row names, which must lie inside this run's ``checkpoints/``.
+
+        A ledger can come from elsewhere: a row pointing outside it (an absolute path, ``..``) is
+        refused rather than followed, and so is a row whose checkpoint folder is gone.
+        """
+        run_id = check_run_id(str(row["run_id"]))
+        if not row.get("checkpoint"):
+            raise LedgerError(f"run '{run_id}' has no checkpoint", "train it again instead")
+        own = (self.root / "checkpoints" / run_id).resolve()
+        path = (self.root / str(row["checkpoint"])).resolve()
+        if not path.is_relative_to(own):
+            raise LedgerError(
+                f"run '{run_id}' names a checkpoint outside its ledger folder ({row['checkpoint']})",
+                f"only checkpoints under {own} are loaded; train the run again",
+            )
+        if not path.is_dir():
+            raise LedgerError(f"the checkpoint of run '{run_id}' is missing ({path})", "train the run again")
+        return path
+
     def delete_run(self, run_id: str) -> None:
         """Remove run ``run_id`` (exact id): its row, chunks and checkpoints. Missing parts are fine."""
         check_run_id(run_id)

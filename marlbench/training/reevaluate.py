@@ -35,13 +35,14 @@ def evaluate_run(
             f"run '{row['run_id']}' has no checkpoint (status {row['status']})",
             "only runs that finished or were interrupted after a checkpoint can be evaluated",
         )
+    checkpoint = ledger.saved_checkpoint(row)
     spec = RunSpec.from_json(row["config"])
     resolved = resolve(spec)
     algo_spec, env_ctx, config = resolved.algo, resolved.env, resolved.config
     eval_options = env_ctx.spec.resolve_options({**spec.resolved["env_options"], **(env_overrides or {})})
     seed_everything(spec.seed)
     algo = build(algo_spec, env_ctx, config, spec.seed, spec.device)
-    algo.load(ledger.root / row["checkpoint"])
+    algo.load(checkpoint)
     env_ctx.options = eval_options
     env = evaluation_env(algo, env_ctx, 2_000_003 + spec.seed)
     try:

@@ -74,7 +74,7 @@ def run(
         run_id = row["run_id"]
         if not row.get("checkpoint"):
             raise MarlbenchError(f"run '{run_id}' has no checkpoint to resume from", "train it again instead")
-        checkpoint_dir = ledger.root / row["checkpoint"]
+        checkpoint_dir = ledger.saved_checkpoint(row)
         meta = json.loads((checkpoint_dir / "marlbench.json").read_text())
         episode_offset, eval_offset = int(meta.get("episodes", 0)), int(meta.get("evals", 0))
     else:
