@@ -180,3 +180,17 @@ def test_shared_ppo_beats_random_on_spread(ledger) -> None:
     trained = ledger.last_eval(row["run_id"])["reward"].mean()
     random = random_policy_return(50, first_seed=10_000)  # the runner's evaluation seeds for seed 0
     assert trained > random + 2.0, f"trained {trained:.2f} vs random {random:.2f}"
+
+
+def test_an_sb3_run_writes_nothing_to_the_temp_dir(ledger, tmp_path, monkeypatch) -> None:
+    """SB3's default logger makes an ``SB3-<date>`` folder per run; marlbench's writes nothing."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    row = api.train(
+        "ppo", env="mpe-spread", steps=64, seed=0, ledger=ledger, hyperparams=TINY["ppo"], eval_episodes=1
+    )
+    assert row["status"] == "finished"
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("SB3-")] == []

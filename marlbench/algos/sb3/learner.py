@@ -157,6 +157,14 @@ def model_setup(name: str, config: Any, observation_space: Any, action_space: An
     return ModelSetup(model_cls, policy, policy_kwargs, kwargs, recurrent)
 
 
+def _quiet_logger(model: Any) -> None:
+    """Give ``model`` a logger that keeps its values (the progress stats read them) but writes
+    nothing: SB3's default one makes an empty ``SB3-<date>`` folder in the temp dir every run."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+
+
 class SB3Shared:
     """An SB3 algorithm: one policy shared by all agents, or a single-agent learner on Atari."""
 
@@ -207,6 +215,7 @@ class SB3Shared:
             seed=seed,
             **kwargs,
         )
+        _quiet_logger(self.model)
         self._apply_temperature()
         self._lstm_state: Any = None
         self._episode_start = True
@@ -312,6 +321,7 @@ class SB3Shared:
 
     def load(self, directory: Path) -> None:
         self.model = self._model_cls.load(directory / "model.zip", env=self.vec_env, device=self.model.device)
+        _quiet_logger(self.model)
         meta = json.loads((directory / "meta.json").read_text())
         self.steps_done = int(meta.get("steps_done", 0))
         self.episodes_done = int(meta.get("episodes_done", 0))
