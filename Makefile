@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LEDGER ?= marlbench-runs
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench clean results
 
 # torch first, pinned to the CPU build (any looser requirement pulls several GB of CUDA packages),
 # then the package with every extra (SMARTS+SUMO, Atari ROMs, test tools).
@@ -38,6 +38,10 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check marlbench tests benchmarks
 	$(BIN)/ruff format --check marlbench tests benchmarks
+
+# results/README.md (claims, verdicts, CIs, figures) regenerated from the committed ledger.
+results: install
+	$(BIN)/marlbench results --ledger results/ledger --out results
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py

@@ -76,8 +76,33 @@ class RunSpec:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+MAX_SEED = 2**32 - 1
+"""numpy and the environments take seeds below 2^32."""
+MAX_SEEDS = 1000
+"""At most this many seeds in one command (a typo such as ``--seeds 1000000`` is refused, not started)."""
+MAX_EPISODES = 100_000
+"""At most this many evaluation episodes per round (``--eval-episodes``, ``evaluate --episodes``)."""
+
+
 def validate_budget(spec: RunSpec) -> None:
-    """Budgets and frequencies must be positive integers."""
+    """Budgets and frequencies must be positive integers that fit the ledger's int64 columns."""
+    from marlbench.values import check_int64
+
+    for what, value in (
+        ("--steps", spec.steps),
+        ("--eval-every", spec.eval_every),
+        ("--checkpoint-every", spec.checkpoint_every),
+    ):
+        if value is not None:
+            check_int64(value, what)
+    if not 0 <= spec.seed <= MAX_SEED:
+        raise ConfigError(
+            f"seed {spec.seed} must lie between 0 and {MAX_SEED:,} (2^32 - 1)", "use a smaller seed"
+        )
+    if spec.eval_episodes > MAX_EPISODES:
+        raise ConfigError(
+            f"--eval-episodes {spec.eval_episodes:,} is more than {MAX_EPISODES:,}", "give fewer episodes"
+        )
     if spec.steps <= 0:
         raise ConfigError(
             f"--steps {spec.steps} must be positive", "give a number of env steps such as 100000"
@@ -146,6 +171,8 @@ def resolve(spec: RunSpec) -> Resolved:
     defaults = env_defaults(algo.name, env_spec) if algo.name in SB3_ALGOS else {}
     with _blame("hyperparams"):
         config = resolve_config(algo.config_cls(), {**defaults, **spec.hyperparams}, algo.name)
+    with _blame("hyperparams"):
+        check_batch(config)
     config, fitted = budget.fit_rollout(algo.name, config, spec.steps, given=spec.hyperparams)
     unit = budget.steps_per_round(algo.name, config)
     planned = budget.planned_steps(spec.steps, unit)
@@ -163,6 +190,27 @@ def resolve(spec: RunSpec) -> Resolved:
         length = env_spec.length_for(options)
         spec.resolved["eval_every"] = budget.default_eval_every(spec.steps, spec.eval_episodes, length)
     return Resolved(spec, algo, env_ctx, config, planned, tuple(notes))
+
+
+def check_batch(config: Any) -> None:
+    """A mini-batch must fit what it is drawn from: the replay buffer, or one rollout of all env copies."""
+    batch = getattr(config, "batch_size", None)
+    if not isinstance(batch, int) or isinstance(batch, bool):
+        return
+    buffer = getattr(config, "buffer_size", None)
+    if isinstance(buffer, int) and batch > buffer:
+        raise ConfigError(
+            f"batch_size {batch:,} is larger than the replay buffer (buffer_size {buffer:,})",
+            "give a smaller --batch-size (or a larger buffer_size)",
+        )
+    n_steps, n_envs = getattr(config, "n_steps", None), getattr(config, "n_envs", 1)
+    # with a replay buffer (SB3 dqn/sac/td3/ddpg) n_steps is the n-step return, not a rollout length
+    rollout = buffer is None and isinstance(n_steps, int) and isinstance(n_envs, int)
+    if rollout and batch > n_steps * n_envs:
+        raise ConfigError(
+            f"batch_size {batch:,} is larger than one rollout (n_steps {n_steps:,} x n_envs {n_envs:,})",
+            "give a smaller --batch-size (or a larger n_steps)",
+        )
 
 
 @contextlib.contextmanager
@@ -191,19 +239,49 @@ def parse_seeds(text: str | None, default: int = 0) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise ConfigError(f"--seeds '{text}': the range is empty", fix)
+            _check_seed_count(text, hi - lo + 1, fix)
             seeds = list(range(lo, hi + 1))
         else:
             n = int(text)
             if n <= 0:
                 raise ConfigError(f"--seeds '{text}' must be a positive count", fix)
+            _check_seed_count(text, n, fix)
             seeds = list(range(n))
     except ValueError:
         raise ConfigError(f"--seeds '{text}' does not parse", fix) from None
     if not seeds or any(s < 0 for s in seeds):
         raise ConfigError(f"--seeds '{text}' must list non-negative integers", fix)
+    if any(s > MAX_SEED for s in seeds):
+        raise ConfigError(f"--seeds '{text}': seeds must be at most {MAX_SEED:,} (2^32 - 1)", fix)
+    _check_seed_count(text, len(seeds), fix)
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds '{text}' repeats a seed", fix)
     return seeds
+
+
+MAX_THREADS = 1024
+
+
+def thread_count() -> int:
+    """Torch threads per run from ``MARLBENCH_THREADS`` (default 1); ConfigError unless 1..1024."""
+    import os
+
+    raw = os.environ.get("MARLBENCH_THREADS", "").strip()
+    if not raw:
+        return 1
+    fix = "set MARLBENCH_THREADS to a whole number such as 1 or 4, or unset it"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"MARLBENCH_THREADS='{raw}' is not a whole number", fix) from None
+    if not 1 <= value <= MAX_THREADS:
+        raise ConfigError(f"MARLBENCH_THREADS={value} must be between 1 and {MAX_THREADS}", fix)
+    return value
+
+
+def _check_seed_count(text: str, count: int, fix: str) -> None:
+    if count > MAX_SEEDS:
+        raise ConfigError(f"--seeds '{text}' asks for {count:,} runs, more than {MAX_SEEDS:,}", fix)
 
 
 def package_versions() -> dict[str, str]:

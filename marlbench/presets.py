@@ -27,7 +27,8 @@ its variants (each an algorithm with overrides and a label). Example (``presets/
 Presets are found by name in ``$MARLBENCH_PRESETS`` (directories, ``os.pathsep``-separated), then
 the ``presets/`` directory of the source tree, then ``./presets``; a path to a ``.toml`` file works
 too. Loading checks keys and types; algorithm names and hyperparameters are checked when the
-preset is run (so a preset may name an algorithm that is not built yet).
+preset is run (so a preset may name an algorithm that is not built yet). The ``[[claims]]`` and
+``[tiers]`` parts are described in :mod:`marlbench.preset_parts`.
 """
 
 from __future__ import annotations
@@ -42,8 +43,17 @@ from pathlib import Path
 from typing import Any
 
 import marlbench
-from marlbench.config import Resolved, RunSpec
+from marlbench.config import RunSpec
 from marlbench.errors import ConfigError, nearest
+from marlbench.preset_parts import (
+    Claim,
+    Tier,
+    check_runnable,  # noqa: F401  (re-exported: marlbench.presets.check_runnable)
+    parse_claims,
+    parse_tiers,
+    tier_budget,
+    tier_tag,
+)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _SCALAR = (str, int, float, bool)
@@ -56,6 +66,8 @@ PRESET_KEYS: dict[str, str] = {
     "description": "str",
     "defaults": "table",
     "variants": "array of tables",
+    "claims": "array of tables",
+    "tiers": "table",
 }
 """Top-level keys of a preset file and their TOML types."""
 
@@ -105,6 +117,17 @@ class Preset:
     description: str
     seeds: tuple[int, ...]
     variants: tuple[Variant, ...]
+    claims: tuple[Claim, ...] = ()
+    tiers: dict[str, Tier] = field(default_factory=dict)
+
+    def tier(self, name: str) -> Tier:
+        """The tier ``name``; ConfigError naming the preset's tiers when it has none of that name."""
+        if name not in self.tiers:
+            raise ConfigError(
+                f"preset {self.name} has no tier '{name}'",
+                f"{nearest(name, list(self.tiers))}choose one of: {', '.join(self.tiers)}",
+            )
+        return self.tiers[name]
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -116,39 +139,61 @@ class Preset:
         """Variant name -> label, in file order."""
         return {v.name: v.label for v in self.variants}
 
-    def specs(self, seeds: list[int] | None = None, scale: float = 1.0) -> list[RunSpec]:
-        """One RunSpec per variant and seed (variant-major), budgets multiplied by ``scale``.
+    def specs(
+        self, seeds: list[int] | None = None, scale: float | None = None, tier: str | None = None
+    ) -> list[RunSpec]:
+        """One RunSpec per variant and seed (variant-major), at the budget of ``tier`` or ``scale``.
 
         ``scale`` multiplies ``steps``, ``eval_every`` and ``checkpoint_every`` (each at least 1).
+        A tier (:class:`~marlbench.preset_parts.Tier`) sets them instead, with its seeds, variants and
+        per-algorithm hyperparameters, and tags each run ``tier:<name>``; giving both is refused.
         Every spec is stamped with this preset's name and its variant.
         """
+        if tier is not None and scale is not None:
+            raise ConfigError("--tier and --scale together", "give one: a tier sets the budget itself")
+        chosen_tier = self.tier(tier) if tier is not None else None
+        scale = 1.0 if scale is None else scale
         if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
             raise ConfigError(f"--scale {scale} must be a positive number", "e.g. --scale 0.1 for a tenth")
-        chosen = list(self.seeds) if seeds is None else list(seeds)
+        default_seeds = chosen_tier.seeds if chosen_tier and chosen_tier.seeds else self.seeds
+        chosen = list(default_seeds) if seeds is None else list(seeds)
+        out = []
+        for v in self.variants:
+            if chosen_tier is not None and not chosen_tier.keeps(v.name):
+                continue
+            steps, eval_every = tier_budget(chosen_tier, v.steps, v.eval_every, scale)
+            _, checkpoint_every = tier_budget(chosen_tier, v.steps, v.checkpoint_every, scale)
+            hyperparams, eval_episodes, tags = dict(v.hyperparams), v.eval_episodes, []
+            if chosen_tier is not None:
+                eval_every = chosen_tier.eval_every or eval_every
+                checkpoint_every = chosen_tier.checkpoint_every or checkpoint_every
+                if chosen_tier.eval_episodes is not None:
+                    eval_episodes = chosen_tier.eval_episodes
+                hyperparams.update(chosen_tier.overrides(v.algo, v.name))
+                tags = [tier_tag(chosen_tier.name)]
+            out += [
+                RunSpec(
+                    algo=v.algo,
+                    env=v.env,
+                    seed=seed,
+                    steps=steps,
+                    env_options=dict(v.env_options),
+                    hyperparams=dict(hyperparams),
+                    eval_every=eval_every,
+                    eval_episodes=eval_episodes,
+                    checkpoint_every=checkpoint_every,
+                    tags=list(tags),
+                    preset=self.name,
+                    variant=v.name,
+                )
+                for seed in chosen
+            ]
+        return out
 
-        def scaled(value: int | None) -> int | None:
-            return None if value is None else max(1, round(value * scale))
-
-        return [
-            RunSpec(
-                algo=v.algo,
-                env=v.env,
-                seed=seed,
-                steps=scaled(v.steps) or 1,
-                env_options=dict(v.env_options),
-                hyperparams=dict(v.hyperparams),
-                eval_every=scaled(v.eval_every),
-                eval_episodes=v.eval_episodes,
-                checkpoint_every=scaled(v.checkpoint_every),
-                preset=self.name,
-                variant=v.name,
-            )
-            for v in self.variants
-            for seed in chosen
-        ]
-
-    def total_steps(self, seeds: list[int] | None = None, scale: float = 1.0) -> int:
-        return sum(s.steps for s in self.specs(seeds, scale))
+    def total_steps(
+        self, seeds: list[int] | None = None, scale: float | None = None, tier: str | None = None
+    ) -> int:
+        return sum(s.steps for s in self.specs(seeds, scale, tier))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,6 +298,8 @@ def load_preset(name_or_path: str) -> Preset:
         raise ConfigError(f"preset {path} is not valid TOML: {err}", "fix the syntax at that line") from None
     except OSError as err:
         raise ConfigError(f"cannot read preset {path}: {err.strerror or err}", "check the file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"preset {path} is not UTF-8 text ({err.reason})", "save it as UTF-8") from None
     return parse_preset(data, path)
 
 
@@ -318,6 +365,7 @@ def parse_preset(data: Mapping[str, Any], path: Path) -> Preset:
                 index=i,
             )
         )
+    names = [v.name for v in variants]
     return Preset(
         name=name,
         path=path,
@@ -327,6 +375,8 @@ def parse_preset(data: Mapping[str, Any], path: Path) -> Preset:
         description=data.get("description", ""),
         seeds=tuple(seed_list),
         variants=tuple(variants),
+        claims=parse_claims(path, data.get("claims", []), names),
+        tiers=parse_tiers(path, data.get("tiers", {}), names, [v.algo for v in variants]),
     )
 
 
@@ -363,31 +413,3 @@ def alias_tag(preset: str, variant: str) -> str:
     tables and figures of ``preset`` then count that run as ``variant``'s.
     """
     return f"{ALIAS_PREFIX}{preset}/{variant}"
-
-
-def check_runnable(preset: Preset, specs: list[RunSpec]) -> list[Resolved]:
-    """Resolve every spec (algorithm, env, options, hyperparameters); ConfigError names file and key."""
-    from marlbench.config import resolve
-
-    by_name = {v.name: v for v in preset.variants}
-    resolved = []
-    for spec in specs:
-        variant = by_name[spec.variant]
-        try:
-            resolved.append(resolve(spec))
-        except ConfigError as err:
-            raise ConfigError(
-                f"preset {preset.path}, variants[{variant.index}] ('{variant.name}'), "
-                f"{_toml_key(err.key, variant)}: {err.message}",
-                err.fix,
-            ) from None
-    return resolved
-
-
-def _toml_key(key: str, variant: Variant) -> str:
-    """How a preset names the part of a spec that :func:`marlbench.config.resolve` blamed."""
-    if key == "algo":
-        return f"algo = '{variant.algo}'"
-    if key == "env":
-        return f"env = '{variant.env}'"
-    return key or "settings"

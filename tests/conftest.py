@@ -37,6 +37,7 @@ TINY: dict[str, dict[str, Any]] = {
     "td3": _TINY_OFF_POLICY_SB3,
     "ddpg": _TINY_OFF_POLICY_SB3,
     "maddpg": {**_TINY_REPLAY, "hidden_size": 32},
+    "maddpg-distributed": {**_TINY_REPLAY, "hidden_size": 32, "sync_every": 50},
     "ctedd": {
         **_TINY_REPLAY,
         "distill_batch_size": 50,
@@ -48,6 +49,7 @@ TINY: dict[str, dict[str, Any]] = {
     "idqn": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16, "num_envs": 1},
     "idqn-shared-buffer": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16, "num_envs": 1},
     "ps-dqn": {"learning_starts": 50, "buffer_size": 2000, "batch_size": 16, "num_envs": 1},
+    "random": {"num_envs": 1},
 }
 """Per algorithm: hyperparameters for a run of a few hundred env steps (every registered algorithm)."""
 

@@ -302,7 +302,7 @@ def test_cli_imports_only_the_api_and_its_own_helpers() -> None:
         return {n for n in names if n.startswith("marlbench")}
 
     helpers = {"marlbench.api", "marlbench.errors.ConfigError", "marlbench.errors.MarlbenchError"}
-    commands = {"catalog", "presets", "reports", "runs", "train"}
+    commands = {"catalog", "export", "presets", "query", "render", "reports", "runs", "train", "verdict"}
     folder = Path(__file__).parents[1] / "marlbench" / "cli"
     assert imports(folder / "__init__.py") == {"marlbench.cli.app.app"}
     assert imports(folder / "app.py") == {"marlbench.__version__", *(f"marlbench.cli.{c}" for c in commands)}

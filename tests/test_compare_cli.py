@@ -98,7 +98,10 @@ def test_compare_markdown_csv_latex_through_the_cli(ledger_dir: Path) -> None:
     assert frame.set_index("label").loc["maddpg/batch-64", "mean"] == pytest.approx(6.5)
     latex = invoke("compare", "--preset", "biswas-per", "--format", "latex", "--vs", "uniform")
     assert latex.exit_code == 0, latex.output
-    assert latex.stdout.startswith("\\begin{table}") and "\\begin{tabular}" in latex.stdout
+    first, body = latex.stdout.split("\n", 1)
+    assert "booktabs" in first and first.startswith("%")  # says what the table needs
+    assert body.startswith("\\begin{table}") and "\\begin{tabular}" in latex.stdout
+    assert "\\label{tab:marlbench-" in latex.stdout
     assert "P(> uniform)" in latex.stdout and "maddpg/per-rank" in latex.stdout
 
 
@@ -146,7 +149,7 @@ def test_report_writes_png_and_pdf_and_prints_the_paths(ledger_dir: Path, tmp_pa
         str(out),
     )
     assert curves.exit_code == 0, curves.output
-    assert (out / "learning-curves-smarts-intersection.png").exists()
+    assert (out / "learning-curves-smarts-intersection-ppo.png").exists()  # filters in the name
 
 
 def test_report_list_says_which_figures_have_runs(ledger_dir: Path) -> None:
@@ -156,3 +159,54 @@ def test_report_list_says_which_figures_have_runs(ledger_dir: Path) -> None:
     lines = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("│ ")}
     assert "4 finished (all variants)" in lines["batch-size"]
     assert "4 finished" in lines["ppo-vs-maddpg"] and "learning-curves" in lines
+
+
+def test_few_seeds_duplicates_and_bracketed_labels_are_shown_honestly(ledger_dir: Path) -> None:
+    """n < 5 is flagged next to IQM and CI, a re-run seed counts once, Rich keeps '[...]' labels."""
+    from marlbench.reports.compare import compare as build
+    from marlbench.reports.render import display_rows, to_rich
+
+    ledger = smarts_ledger(ledger_dir)
+    runs = ledger.runs()
+    runs = runs[runs["preset"] == "biswas-batch-size"]
+    twin = runs.iloc[[0]].assign(run_id="twin-of-first", finished_at=runs["finished_at"].max() + 1)
+    evals = ledger.evals()
+    twin_evals = evals[evals["run_id"] == runs["run_id"].iloc[0]].assign(run_id="twin-of-first")
+    table = build(pd.concat([runs, twin]), pd.concat([evals, twin_evals]))
+    assert table.merged == 1 and "latest kept" in table.caption
+    assert set(table.rows["seeds"]) == {2}  # the twin did not become a third seed
+    header, cells = display_rows(table)
+    iqm, ci = header.index("IQM"), header.index("95% CI")
+    assert all(row[iqm].endswith("*") and row[ci].endswith("*") for row in cells)
+    assert "fewer than 5 seeds" in table.caption
+    rich_table = to_rich(table)
+    labelled = table.rows.assign(label=["maddpg [batch_size=64]", "maddpg [batch_size=1024]"])
+    table.rows = labelled
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(to_rich(table))
+    assert "maddpg [batch_size=64]" in console.export_text()
+    assert rich_table.row_count == 2
+
+
+def test_report_names_files_by_their_filters_and_writes_one_named_file(
+    ledger_dir: Path, tmp_path: Path
+) -> None:
+    smarts_ledger(ledger_dir)
+    folder = tmp_path / "figs"
+    first = invoke("report", "--figure", "learning-curves", "--algo", "ppo", "--out", str(folder))
+    second = invoke("report", "--figure", "learning-curves", "--algo", "maddpg", "--out", str(folder))
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [
+        "learning-curves-maddpg.pdf",
+        "learning-curves-maddpg.png",
+        "learning-curves-ppo.pdf",
+        "learning-curves-ppo.png",
+    ]  # the second did not overwrite the first
+    one = tmp_path / "named" / "curves.png"
+    result = invoke("report", "--figure", "learning-curves", "--algo", "ppo", "--out", str(one))
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in one.parent.iterdir()] == ["curves.png"]
+    assert one.read_bytes().startswith(b"\x89PNG")

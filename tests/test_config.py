@@ -79,7 +79,9 @@ def test_a_preset_sweep_resolves_each_run_once(ledger, tmp_path: Path, resolutio
     resolved = api.resolve_preset(preset, preset.specs())
     planned = api.plan_runs(resolved, ledger)
     rows = api.run_planned(planned, ledger=ledger)
-    assert [r["status"] for r in rows] == ["finished"] * 4 and len(resolutions) == 4
+    # 4 runs and the preset's random reference run (training.references), each resolved once
+    assert [r["status"] for r in rows] == ["finished"] * 5 and len(resolutions) == 5
+    assert [r["algo"] for r in rows].count("random") == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,28 +48,30 @@ def test_shipped_presets_load_with_the_papers_settings() -> None:
     assert set(SHIPPED) <= set(files)
     batch = load_preset("biswas-batch-size")
     assert batch.figure == "batch-size" and batch.feeds == "Fig. 4"
-    sizes = {v.name: v.hyperparams["batch_size"] for v in batch.variants}
+    smarts = [v for v in batch.variants if v.env == "smarts-intersection"]  # the rest: mpe-spread proxies
+    sizes = {v.name: v.hyperparams["batch_size"] for v in smarts}
     assert sizes == {"batch-1024": 1024, "batch-64": 64}
-    for v in batch.variants:
+    for v in smarts:
         assert v.algo == "maddpg" and v.env == "smarts-intersection"
         assert (v.hyperparams["actor_lr"], v.hyperparams["critic_lr"]) == (1e-4, 1e-3)  # sec. III.C
         assert v.eval_episodes == 10
     per = load_preset("biswas-per")
-    assert {v.name: (v.hyperparams["per"], v.hyperparams.get("per_mode")) for v in per.variants} == {
+    per_smarts = [v for v in per.variants if v.env == "smarts-intersection"]
+    assert {v.name: (v.hyperparams["per"], v.hyperparams.get("per_mode")) for v in per_smarts} == {
         "uniform": (False, None),
         "per-rank": (True, "rank"),
     }
     duel = load_preset("biswas-ppo-vs-maddpg")
     assert {v.algo for v in duel.variants} == {"ppo", "maddpg"}
     quick = load_preset("quickstart")
-    assert {v.algo for v in quick.variants} == {"ppo", "a2c"}
+    assert {v.algo for v in quick.variants} == {"ppo", "maddpg"}
     assert all(algo_status(v.algo) == "" for v in quick.variants)
     assert quick.total_steps() <= 200_000  # minutes, not hours, on 2 cores
 
 
 def test_specs_scale_budgets_override_seeds_and_stamp_preset() -> None:
     preset = load_preset("biswas-batch-size")
-    specs = preset.specs(seeds=[4, 5], scale=0.1)
+    specs = [s for s in preset.specs(seeds=[4, 5], scale=0.1) if s.env == "smarts-intersection"]
     assert [(s.variant, s.seed) for s in specs] == [
         ("batch-1024", 4),
         ("batch-1024", 5),
@@ -79,7 +81,7 @@ def test_specs_scale_budgets_override_seeds_and_stamp_preset() -> None:
     assert {s.steps for s in specs} == {50_000}
     assert {s.eval_every for s in specs} == {5_000} and {s.checkpoint_every for s in specs} == {5_000}
     assert {s.preset for s in specs} == {"biswas-batch-size"}
-    assert len(preset.specs()) == 6  # seeds = 3 in the file
+    assert len(preset.specs()) == 12  # seeds = 3 in the file, 2 SMARTS variants and 2 mpe-spread proxies
     with pytest.raises(ConfigError, match="--scale"):
         preset.specs(scale=0)
 
@@ -164,26 +166,28 @@ def test_preset_run_twice_then_resume_only_the_interrupted_run(tmp_path: Path, l
     first = runner.invoke(app, ["preset", "run", str(path)])
     assert first.exit_code == 0, first.output
     ledger = Ledger(ledger_dir)
-    runs = ledger.runs()
+    every = ledger.runs()
+    assert list(every.loc[every["algo"] == "random", "preset"]) == [""]  # the env's random reference
+    runs = every[every["algo"] != "random"]
     assert sorted(runs["seed"]) == [0, 1] and set(runs["status"]) == {"finished"}
     assert set(runs["preset"]) == {"tiny"} and set(runs["variant"]) == {"ppo"}
-    before = dict(zip(runs["run_id"], runs["updated_at"], strict=True))
+    before = dict(zip(every["run_id"], every["updated_at"], strict=True))
 
     second = runner.invoke(app, ["preset", "run", str(path)])
     assert second.exit_code == 0, second.output
-    assert "2 already finished" in second.output and "nothing to do" in second.output
+    assert "3 already finished" in second.output and "nothing to do" in second.output
     again = ledger.runs()
     assert dict(zip(again["run_id"], again["updated_at"], strict=True)) == before  # nothing started
 
-    killed, kept = sorted(before)
+    killed, kept = sorted(runs["run_id"])
     ledger.update_run(killed, status="interrupted")
     kept_time = ledger.get_run(kept)["updated_at"]
     show = runner.invoke(app, ["preset", "show", str(path)], env={"COLUMNS": "250"})
-    assert show.exit_code == 0 and "will resume" in show.output and "1/2 runs done" in show.output
+    assert show.exit_code == 0 and "will resume" in show.output and "2/3 runs done" in show.output
     third = runner.invoke(app, ["preset", "run", str(path)])
     assert third.exit_code == 0, third.output
     assert "1 to resume, 0 to start" in third.output
     final = ledger.runs().set_index("run_id")
-    assert len(final) == 2  # the same run continued, no new one
+    assert len(final) == 3  # the same run continued, no new one
     assert final.loc[killed, "status"] == "finished" and final.loc[killed, "resumed_from"] == "interrupted"
     assert final.loc[kept, "updated_at"] == kept_time

@@ -297,7 +297,10 @@ def test_compare_groups_variants_and_settings(tmp_path: Path) -> None:
     assert by_label.loc["maddpg/batch-64", "mean"] == pytest.approx(6.5)
     assert by_label.loc["maddpg/batch-1024", "mean"] == pytest.approx(1.5)
     assert by_label.loc["maddpg/batch-64", "p_improvement"] == pytest.approx(1.0)
-    assert by_label.loc["maddpg/batch-1024", "p_improvement"] == pytest.approx(0.5)
+    # the baseline's own row says nothing (P = 1/2 by definition): left empty, shown as '-'
+    assert np.isnan(by_label.loc["maddpg/batch-1024", "p_improvement"])
+    # every resample of 2 seeds per side still has batch-64 above: the CI is [1, 1]
+    assert by_label.loc["maddpg/batch-64", ["p_improvement_low", "p_improvement_high"]].tolist() == [1.0, 1.0]
     # seed 0 collides with agent_0 only, seed 1 with agent_3 only: 1/4 of agent-episodes
     assert by_label.loc["maddpg/batch-64", "collision_rate"] == pytest.approx(0.25)
     assert by_label.loc["maddpg/batch-64", "completion_rate"] == pytest.approx(0.75)

@@ -481,3 +481,52 @@ def test_missing_sumo_binary_or_bad_option_is_a_config_error(
     with pytest.raises(ConfigError) as err:
         SmartsIntersectionEnv(cache_dir=cache)
     assert "SUMO" in err.value.message and "pip install" in (err.value.fix or "")
+
+
+# --------------------------------------------------------------------------------------------
+# completion in any lane of the destination arm (issue: a lane change made the goal unreachable)
+
+
+def test_the_goal_region_is_the_destination_road_past_the_goal_offset() -> None:
+    from marlbench.envs.smarts_intersection.goals import GOAL_RADIUS, past_goal
+
+    assert past_goal("E-out", 40.0 - GOAL_RADIUS, "E-out", 40.0)  # the edge of SMARTS' 2 m circle
+    assert past_goal("E-out", 55.0, "E-out", 40.0)  # further along, any lane
+    assert not past_goal("E-out", 30.0, "E-out", 40.0)  # not there yet
+    assert not past_goal("N-out", 55.0, "E-out", 40.0)  # another arm
+
+
+def _drive_with_a_lane_change(env) -> tuple[dict[str, float], list[str]]:
+    """agent_3 (W->E, left lane) changes to the right lane early, then keeps it; the others stop."""
+    env.reset()
+    t, metrics, later = 0, None, []
+    while env.agents:
+        actions = dict.fromkeys(env.agents, 1)
+        if "agent_3" in env.agents:
+            actions["agent_3"] = 3 if t < 40 else 0
+        _, _, _, _, infos = env.step(actions)
+        t += 1
+        if metrics is not None:
+            later.append(",".join(sorted(infos)))
+        if "episode_metrics" in infos.get("agent_3", {}):
+            metrics = infos["agent_3"]["episode_metrics"]
+    return metrics, later
+
+
+@pytest.mark.slow
+def test_an_ego_that_changed_lanes_completes_its_route(make_env) -> None:
+    """Measured with seed 0: SMARTS' lane-specific goal scores this drive off_road at the arm's end."""
+    reached, later = _drive_with_a_lane_change(make_env(seed=0, traffic="low", max_steps=130))
+    assert reached["reached_goal"] == 1.0 and reached["off_road"] == 0.0
+    assert 90.0 < reached["distance_travelled"] < 115.0
+    assert later and all("agent_3" not in step for step in later)  # it left the sim; the others went on
+    strict, _ = _drive_with_a_lane_change(make_env(seed=0, traffic="low", max_steps=130, goal="lane"))
+    assert strict["reached_goal"] == 0.0 and strict["off_road"] == 1.0
+
+
+def test_both_action_speeds_are_options(make_env) -> None:
+    env = make_env(seed=0, cruise_speed=8.0, slow_speed=3.0)
+    assert env._convert(0) == (8.0, 0) and env._convert(1) == (3.0, 0)  # keep lane / slow down
+    assert env._convert(2) == (8.0, 1) and env._convert(3) == (8.0, -1)  # lane changes at cruise speed
+    with pytest.raises(ConfigError, match="slow_speed"):
+        make_env(seed=0, cruise_speed=8.0, slow_speed=9.0)

@@ -45,10 +45,16 @@ FAST_ENV: dict[str, str] = {name: "pursuit" for name in ("lbs", "idqn", "idqn-sh
 pursuit for the CNN learners. The rest of the matrix is marked slow (``make test`` runs it)."""
 
 
+OWN_TEST: dict[str, str] = {"maddpg-distributed": "starts Ray: tests/test_distributed.py trains it"}
+"""Algorithms the matrix leaves to their own test module."""
+
+
 def pairs() -> list:
     out = []
     for env in all_specs():
         for algo in all_algos():
+            if algo in OWN_TEST:
+                continue
             fast = FAST_ENV.get(algo, "mpe-spread") == env
             marks = [] if fast else [pytest.mark.slow]
             out.append(pytest.param(algo, env, id=f"{algo}-{env}", marks=marks))

@@ -151,6 +151,15 @@ register_in_repo(
     paper="000, 001 (MADDPG-1/-3 with comm_dim)",
 )
 register_in_repo(
+    "maddpg-distributed",
+    "marlbench.distributed.driver",
+    "DistributedMADDPG",
+    "DistributedMADDPGConfig",
+    description="MADDPG with Ray collectors and asynchronous learners (paper 000, Fig. 5; marlbench[ray])",
+    action_kinds=_BOTH,
+    paper="000",
+)
+register_in_repo(
     "ctedd",
     "marlbench.algos.ctedd.learner",
     "CTEDD",
@@ -159,4 +168,15 @@ register_in_repo(
     "distilled into local policies with 1-d / 3-d messages (paper 001)",
     action_kinds=frozenset({"continuous"}),
     paper="001",
+)
+register_in_repo(
+    "random",
+    "marlbench.algos.random_policy",
+    "RandomPolicy",
+    "RandomConfig",
+    description="uniform random actions, no learning: the reference row of 'compare' and the dashed "
+    "line of the learning-curve figures",
+    action_kinds=_BOTH,
+    source="in-repo (reference)",
+    multi_agent=False,  # any number of agents, one included
 )

@@ -29,6 +29,7 @@ from marlbench.api.catalog import (
     load_preset,
     presets,
 )
+from marlbench.api.distributed import distributed_run, run_planned_on_ray, use_ray_address
 from marlbench.api.experiments import (
     adopt_twins,
     evaluate,
@@ -43,6 +44,15 @@ from marlbench.api.experiments import (
     run_planned,
     train,
     train_many,
+)
+from marlbench.api.ledger_tools import (
+    QUERY_FORMATS,
+    export_tensorboard,
+    query,
+    query_text,
+    render_run,
+    run_metrics,
+    use_tensorboard,
 )
 from marlbench.api.results import (
     DrawnFigure,
@@ -60,21 +70,35 @@ from marlbench.api.results import (
     runs,
     table_formats,
 )
+from marlbench.api.verdicts import (
+    VERDICT_FORMATS,
+    all_verdicts,
+    render_verdicts,
+    results_page,
+    run_command,
+    tier_plans,
+    verdicts,
+)
 from marlbench.config import parse_seeds
 
 __all__ = [
     "AlgoInfo",
     "DrawnFigure",
     "EnvInfo",
+    "VERDICT_FORMATS",
     "FigureStatus",
     "LastEval",
+    "QUERY_FORMATS",
     "adopt_twins",
     "algo_status",
+    "all_verdicts",
     "compare",
     "describe_algo",
     "describe_env",
+    "distributed_run",
     "draw_figure",
     "evaluate",
+    "export_tensorboard",
     "figure_options",
     "figure_preset",
     "figures",
@@ -90,14 +114,26 @@ __all__ = [
     "plan_runs",
     "presets",
     "progress_bars",
+    "query",
+    "query_text",
+    "render_run",
     "render_table",
+    "render_verdicts",
     "resolve_preset",
     "resolve_specs",
+    "results_page",
     "resume",
+    "run_command",
+    "run_metrics",
     "run_planned",
+    "run_planned_on_ray",
     "run_settings",
     "runs",
     "table_formats",
+    "tier_plans",
     "train",
     "train_many",
+    "use_ray_address",
+    "use_tensorboard",
+    "verdicts",
 ]

@@ -22,6 +22,8 @@ def open_ledger(path: str | os.PathLike | None = None, *, create: bool = False) 
     """The ledger at ``path`` (default ``$MARLBENCH_LEDGER`` or ``./marlbench-runs``)."""
     from marlbench.ledger import Ledger
 
+    if path is not None and not str(path).strip():
+        raise ConfigError("--ledger is empty", "give a directory, or leave --ledger out for ./marlbench-runs")
     return Ledger(path, create=create)
 
 
@@ -94,8 +96,9 @@ def make_specs(
 
 def resolve_specs(specs: Sequence[RunSpec]) -> list[Resolved]:
     """Check every spec completely (nothing is built or written); ConfigError on the first problem."""
-    from marlbench.config import resolve
+    from marlbench.config import resolve, thread_count
 
+    thread_count()  # a bad MARLBENCH_THREADS stops here, before anything is built or written
     resolved = []
     for spec in specs:
         try:
@@ -181,22 +184,54 @@ def resume(run_id: str, *, ledger: Any, algo: str = "", progress: Any = None) ->
 
 
 def evaluate(
-    run_id: str, episodes: int, env_overrides: Mapping[str, str] | None = None, *, ledger: Any
+    run_id: str,
+    episodes: int,
+    env_overrides: Mapping[str, str] | None = None,
+    *,
+    ledger: Any,
+    env: str = "",
+    trust_ledger: bool = False,
 ) -> Any:
     """Deterministic episodes of a run's last checkpoint, added to the ledger's evals.
 
     Returns a :class:`~marlbench.training.reevaluate.Reevaluation` (per-agent and team results).
     """
+    from marlbench.config import MAX_EPISODES
     from marlbench.training.reevaluate import evaluate_run
 
+    if not 1 <= episodes <= MAX_EPISODES:
+        raise ConfigError(
+            f"--episodes {episodes:,} must lie between 1 and {MAX_EPISODES:,}", "e.g. --episodes 10"
+        )
+    row = ledger.get_run(run_id)  # an unknown run is refused before anything is created
+    check_ledger_env(row, env, trust_ledger)
+    ledger.check_writable()  # before the evaluation, not after it
     return evaluate_run(ledger, run_id, episodes, env_overrides)
 
 
-def resolve_preset(preset: Any, specs: Sequence[RunSpec]) -> list[Resolved]:
-    """Check every run of ``preset`` (its ``specs(seeds, scale)``); ConfigError names file and key."""
-    from marlbench.presets import check_runnable
+def check_ledger_env(row: Mapping[str, Any], env: str, trust_ledger: bool) -> None:
+    """A ledger can come from elsewhere: an environment it names by import path (``module:factory``)
+    is imported (its code run) only when the user names it again (``env``) or trusts the ledger."""
+    stored = RunSpec.from_json(row["config"]).env
+    if ":" in stored and not trust_ledger and env != stored:
+        raise ConfigError(
+            f"run '{row['run_id']}' names its environment by the import path '{stored}' in the ledger, "
+            "and marlbench does not import code that a ledger names",
+            f"if you trust that code, repeat it with --env {stored} (or pass --trust-ledger)",
+        )
 
-    return check_runnable(preset, list(specs))
+
+def resolve_preset(preset: Any, specs: Sequence[RunSpec]) -> list[Resolved]:
+    """Check every run of ``preset`` (its ``specs(seeds, scale)``); ConfigError names file and key.
+
+    One ``random`` reference run per environment of the preset is added at the end (run once per
+    ledger: later sweeps find it by its config hash and skip it).
+    """
+    from marlbench.presets import check_runnable
+    from marlbench.training.references import reference_runs
+
+    runs = check_runnable(preset, list(specs))
+    return runs + reference_runs(runs)
 
 
 def plan_runs(resolved: Sequence[Resolved], ledger: Any) -> list[Any]:

@@ -87,8 +87,13 @@ def compare(
     preset: str | None = None,
     aggregate: str = "team-mean",
     vs: str | None = None,
+    references: bool = True,
 ) -> Any:
     """The comparison table (:class:`~marlbench.reports.compare.CompareTable`) of the chosen runs.
+
+    With ``references`` the table also has a ``random`` row per environment when the ledger holds
+    a finished ``random`` run of that environment and env options (see
+    :mod:`marlbench.reports.references`).
 
     ``algos`` is a list or a comma-separated string (``algo`` or ``algo/variant``). Raises
     LedgerError when nothing matches, naming the command that produces the runs.
@@ -96,6 +101,7 @@ def compare(
     from marlbench.reports.compare import compare as build
     from marlbench.reports.compare import running_mean_runs
     from marlbench.reports.data import filter_runs, split_list
+    from marlbench.reports.references import with_references
 
     every = ledger.runs()
     if every.empty:
@@ -108,6 +114,8 @@ def compare(
         raise LedgerError(
             _no_match(every, env, names, preset), f"produce them with: {_producer(env, names, preset)}"
         )
+    if references:
+        chosen = with_references(chosen, every)
     evals = ledger.evals(list(chosen["run_id"]))
     atari = running_mean_runs(chosen)  # their training games give the running mean and % of human
     episodes = ledger.episodes(atari) if atari else None
@@ -155,8 +163,11 @@ def figure_options(
     preset: str | None = None,
     aggregate: str = "per-agent",
     source: str | None = None,
+    runs: str | Sequence[str] | None = None,
 ) -> Any:
-    """Checked :class:`~marlbench.reports.figures.FigureOptions`; ConfigError for a bad choice."""
+    """Checked :class:`~marlbench.reports.figures.FigureOptions`; ConfigError for a bad choice.
+
+    ``runs`` (ids or unique prefixes, a list or comma-separated) is for figures of named runs."""
     from marlbench.reports.data import AGGREGATIONS, split_list
     from marlbench.reports.figures import FigureOptions
 
@@ -164,7 +175,14 @@ def figure_options(
         raise ConfigError(f"--aggregate {aggregate} is unknown", f"choose one of: {', '.join(AGGREGATIONS)}")
     if source not in (None, "train", "eval"):
         raise ConfigError(f"--source {source} is unknown", "choose train or eval")
-    return FigureOptions(env=env, algos=split_list(algos), preset=preset, aggregate=aggregate, source=source)
+    return FigureOptions(
+        env=env,
+        algos=split_list(algos),
+        preset=preset,
+        aggregate=aggregate,
+        source=source,
+        runs=split_list(runs),
+    )
 
 
 @dataclass(frozen=True)
@@ -237,5 +255,11 @@ def draw_figure(ledger: Any, name: str, options: Any) -> DrawnFigure:
     import matplotlib
 
     matplotlib.use("Agg")
-    suffix = [x for x in (None if chosen.needs.preset else options.preset, options.env) if x]
+    # every filter is in the file name, so one figure never overwrites another of other runs
+    algos = "+".join(a.replace("/", "_") for a in options.algos)
+    aggregate = options.aggregate if options.aggregate != "per-agent" else ""
+    runs = "+".join(options.runs)[:60]
+    suffix = [
+        x for x in (None if chosen.needs.preset else options.preset, options.env, algos, aggregate, runs) if x
+    ]
     return DrawnFigure(chosen.draw(data, options), "-".join([chosen.name, *suffix]))

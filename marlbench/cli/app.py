@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from marlbench import __version__
-from marlbench.cli import catalog, presets, reports, runs, train
+from marlbench.cli import catalog, export, presets, query, render, reports, runs, train, verdict
 
 app = typer.Typer(
     name="marlbench",
@@ -38,5 +38,5 @@ def main(
     """marlbench: multi-agent RL benchmarking."""
 
 
-for module in (catalog, train, runs, reports, presets):
+for module in (catalog, train, runs, reports, presets, query, export, render, verdict):
     module.register(app)

@@ -69,6 +69,7 @@ def algos(
         out.print(table)
         return
     table = Table("method", "command", "available", "how marlbench offers it", "actions", "description")
+    table.columns[0].no_wrap = True  # method names whole, so they can be searched for
     for row in api.list_algos():
         colour = {"yes": "green", "planned": "yellow"}.get(row["available"], "dim")
         table.add_row(

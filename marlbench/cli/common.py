@@ -45,10 +45,13 @@ def note(text: str) -> None:
 
 def fail(message: str, fix: str | None = None) -> None:
     """Print one clear error (and its fix) and exit with code 2."""
+    from rich.markup import escape
+
     err = console(stderr=True)
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    # escaped: a message quoting TOML ("no [[variants]]") or a path with brackets is not Rich markup
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     if fix:
-        err.print(f"[bold]fix:[/] {fix}", markup=True, soft_wrap=True)
+        err.print(f"[bold]fix:[/] {escape(fix)}", markup=True, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -13,6 +13,7 @@ from marlbench.cli.common import (
     check_jobs,
     console,
     exit_unless_finished,
+    fail,
     note,
     print_results,
     user_errors,
@@ -27,7 +28,18 @@ preset_app = typer.Typer(
 SeedsOpt = Annotated[
     str | None, typer.Option(help="Override the preset's seeds: N (0..N-1), a list 0,1,2 or a range 0-4.")
 ]
-ScaleOpt = Annotated[float, typer.Option(help="Multiply every step budget (and eval/checkpoint interval).")]
+ScaleOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Multiply every step budget (and eval/checkpoint interval); not with --tier.", show_default=False
+    ),
+]
+TierOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="A budget tier of the preset: smoke (minutes), night (<= ~8 h here), paper; not with --scale."
+    ),
+]
 
 ACTIONS = {
     "skip": ("green", "done"),
@@ -49,7 +61,9 @@ def preset_list() -> None:
     if not presets:
         out.print(f"no presets found in {', '.join(str(d) for d in searched)}")
         return
-    table = Table("preset", "paper", "feeds", "variants (algorithm)", "runs", "total steps")
+    table = Table(
+        "preset", "paper", "feeds", "variants (algorithm)", "runs", "total steps", "tiers (projected)"
+    )
     for item in presets:
         if isinstance(item, tuple):  # a broken file: (path, ConfigError)
             path, err = item
@@ -67,9 +81,11 @@ def preset_list() -> None:
             "\n".join(variants),
             str(len(item.variants) * len(item.seeds)),
             f"{item.total_steps():,}",
+            "\n".join(f"{t.name}: {_hours(t.hours)}" for t in api.tier_plans(item)),
         )
     out.print(table)
-    out.print("Details: marlbench preset show NAME; run: marlbench preset run NAME --seeds 3 --scale 0.1")
+    out.print("Details: marlbench preset show NAME; run: marlbench preset run NAME --tier smoke")
+    out.print("Projected hours: one run at a time, from measured env steps/s (marlbench.reports.rates)")
 
 
 @preset_app.command("show")
@@ -77,7 +93,8 @@ def preset_list() -> None:
 def preset_show(
     name: Annotated[str, typer.Argument(help="Preset name or path of a .toml file.")],
     seeds: SeedsOpt = None,
-    scale: ScaleOpt = 1.0,
+    scale: ScaleOpt = None,
+    tier: TierOpt = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """A preset's runs and which of them the ledger already has (matched by config hash)."""
@@ -89,7 +106,9 @@ def preset_show(
     for key, value in (("paper", preset.paper), ("feeds", preset.feeds), ("about", preset.description)):
         if value:
             out.print(f"{key}: {value}", soft_wrap=True)
-    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale)
+    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier)
+    book = api.open_ledger(ledger)
+    _print_tiers(preset, book)
     try:
         resolved = api.resolve_preset(preset, specs)
     except ConfigError as err:
@@ -100,7 +119,6 @@ def preset_show(
             table.add_row(v.name, v.label, v.algo, v.env, per_variant, f"{v.steps:,}")
         out.print(table)
         return
-    book = api.open_ledger(ledger)
     rows = api.plan_runs(resolved, book)
     labels = preset.labels()
     table = Table("variant", "label", "algo", "seed", "steps", "config", "status", "run")
@@ -109,7 +127,7 @@ def preset_show(
         colour, words = ACTIONS[item.action]
         table.add_row(
             spec.variant,
-            labels[spec.variant],
+            labels.get(spec.variant, "random policy (reference)" if spec.algo == "random" else spec.variant),
             spec.algo,
             str(spec.seed),
             f"{spec.steps:,}",
@@ -121,7 +139,7 @@ def preset_show(
     done = sum(1 for r in rows if r.action == "skip")
     out.print(f"{done}/{len(rows)} runs done in {book.root}.", soft_wrap=True)
     if done < len(rows):
-        out.print(f"Run the rest: marlbench preset run {name}" + _run_flags(seeds, scale))
+        out.print(f"Run the rest: marlbench preset run {name}" + _run_flags(seeds, scale, tier))
     if preset.figure:
         out.print(f"Figure: {_figure_command(preset)}")
 
@@ -131,16 +149,30 @@ def preset_show(
 def preset_run(
     name: Annotated[str, typer.Argument(help="Preset name or path of a .toml file.")],
     seeds: SeedsOpt = None,
-    scale: ScaleOpt = 1.0,
+    scale: ScaleOpt = None,
+    tier: TierOpt = None,
     jobs: JobsOpt = 1,
+    tensorboard: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write TensorBoard scalars (episodes, evaluations, diagnostics) to this directory."
+        ),
+    ] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Each run a Ray task (a local Ray, or the cluster at $RAY_ADDRESS).")
+    ] = False,
     ledger: LedgerOpt = None,
 ) -> None:
     """Run a preset: start runs not yet done, resume interrupted ones, skip finished twins."""
     check_jobs(jobs)
+    if ray and jobs != 1:
+        fail("--ray and --jobs both choose how many runs go at once", "drop --jobs: Ray schedules the runs")
     preset = api.load_preset(name)
-    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale)
+    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier)
     rows = api.plan_runs(api.resolve_preset(preset, specs), api.open_ledger(ledger))
     book = api.open_ledger(ledger, create=True)
+    if tensorboard:
+        api.use_tensorboard(tensorboard)
     book.check_writable()
     adopted = api.adopt_twins(rows, book)
     counts = {a: sum(1 for r in rows if r.action == a) for a in ACTIONS}
@@ -164,10 +196,15 @@ def preset_run(
         return
     interrupted = (
         "runs marked 'interrupted' with a checkpoint. "
-        f"Resume with: marlbench preset run {name}{_run_flags(seeds, scale)}"
+        f"Resume with: marlbench preset run {name}{_run_flags(seeds, scale, tier)}"
     )
     results = with_progress(
-        lambda bars: api.run_planned(rows, ledger=book, jobs=jobs, progress=bars), interrupted
+        lambda bars: (
+            api.run_planned_on_ray(rows, ledger=book, progress=bars)
+            if ray
+            else api.run_planned(rows, ledger=book, jobs=jobs, progress=bars)
+        ),
+        interrupted,
     )
     print_results(results, book)
     _next_steps(preset)
@@ -180,8 +217,30 @@ def _figure_command(preset: Any) -> str:
     return f"marlbench report --figure {preset.figure}" + ("" if own else f" --preset {preset.name}")
 
 
-def _run_flags(seeds: str | None, scale: float) -> str:
-    return (f" --seeds {seeds}" if seeds else "") + (f" --scale {scale:g}" if scale != 1.0 else "")
+def _run_flags(seeds: str | None, scale: float | None, tier: str | None = None) -> str:
+    return (
+        (f" --tier {tier}" if tier else "")
+        + (f" --seeds {seeds}" if seeds else "")
+        + (f" --scale {scale:g}" if scale is not None else "")
+    )
+
+
+def _hours(hours: float) -> str:
+    if hours != hours:  # NaN: some (algo, env) was never measured
+        return "rate unknown"
+    return f"{hours:.1f} h" if hours >= 1 else f"{max(1, round(hours * 60))} min"
+
+
+def _print_tiers(preset: Any, book: Any) -> None:
+    """The preset's tiers: runs, env steps and projected hours (the ledger's rates first)."""
+    from rich.table import Table
+
+    runs = book.runs() if book.root.is_dir() else None
+    table = Table("tier", "runs", "env steps", "projected", "about")
+    for plan in api.tier_plans(preset, runs):
+        unknown = f" (no rate: {', '.join(plan.unknown)})" if plan.unknown else ""
+        table.add_row(plan.name, str(plan.runs), f"{plan.steps:,}", _hours(plan.hours) + unknown, plan.about)
+    console().print(table)
 
 
 def _next_steps(preset: Any) -> None:

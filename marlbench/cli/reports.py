@@ -35,6 +35,13 @@ def compare(
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="rich (default), markdown, csv, latex or json (to stdout).")
     ] = "rich",
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference/--no-reference",
+            help="Add the random policy's row for each environment when the ledger has one.",
+        ),
+    ] = True,
     ledger: LedgerOpt = None,
 ) -> None:
     """One row per algorithm (and variant) x environment: seeds, final score (mean, IQM, 95% CI), time.
@@ -50,13 +57,18 @@ def compare(
             "use team-mean or team-sum; --per-agent adds agents",
         )
     book = api.open_ledger(ledger)
-    table = api.compare(book, env=env, algos=algo, preset=preset, aggregate=aggregate, vs=vs)
+    table = api.compare(
+        book, env=env, algos=algo, preset=preset, aggregate=aggregate, vs=vs, references=reference
+    )
     if fmt == "rich":
         console().print(api.render_table(table, fmt, per_agent))
         return
     sys.stdout.write(api.render_table(table, fmt, per_agent))
     if table.excluded_text():
         note(table.excluded_text())
+
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 @user_errors
@@ -77,25 +89,44 @@ def report(
         str | None,
         typer.Option(help="Curves from training episodes (train) or evaluations (eval); default per figure."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Directory for the files.")] = Path("reports"),
+    run: Annotated[
+        list[str] | None, typer.Option("--run", help="Only this run (id or prefix; repeatable): diagnostics.")
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Directory for the files (named after the figure and its filters), or one file "
+            "ending in .png, .pdf or .svg."
+        ),
+    ] = Path("reports"),
     svg: Annotated[bool, typer.Option("--svg", help="Also write an SVG.")] = False,
     ledger: LedgerOpt = None,
 ) -> None:
     """Draw a paper figure (or learning curves) from the ledger: PNG and PDF in --out, paths printed."""
-    options = api.figure_options(env=env, algos=algo, preset=preset, aggregate=aggregate, source=source)
+    options = api.figure_options(
+        env=env, algos=algo, preset=preset, aggregate=aggregate, source=source, runs=run
+    )
     book = api.open_ledger(ledger)
     if list_ or not figure:
         _list_figures(book, options)
         return
     drawn = api.draw_figure(book, figure, options)
+    if out.suffix.lower() in FIGURE_SUFFIXES:  # one named file
+        folder, paths = out.parent, [out]
+    else:
+        folder = out
+        paths = [out / f"{drawn.stem}.{suffix}" for suffix in ("png", "pdf", *(("svg",) if svg else ()))]
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        fail(f"cannot create {out}: {err.strerror or err}", "give --out a directory you can write")
+        fail(f"cannot create {folder}: {err.strerror or err}", "give --out a directory you can write")
     written = []
-    for suffix in ("png", "pdf", *(("svg",) if svg else ())):
-        path = out / f"{drawn.stem}.{suffix}"
-        drawn.drawing.figure.savefig(path, dpi=150 if suffix == "png" else None)
+    for path in paths:
+        suffix = path.suffix.lower().lstrip(".")
+        try:
+            drawn.drawing.figure.savefig(path, dpi=150 if suffix == "png" else None)
+        except OSError as err:
+            fail(f"cannot write {path}: {err.strerror or err}", "give --out a directory you can write")
         written.append(path)
     for text in drawn.drawing.notes:
         note(f"note: {text}")

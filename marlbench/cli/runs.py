@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from marlbench import api
-from marlbench.cli.common import LedgerOpt, console, user_errors
+from marlbench.cli.common import LedgerOpt, console, fail, user_errors
 
 runs_app = typer.Typer(help="List the runs in the ledger, or show one.", invoke_without_command=True)
 
@@ -49,6 +49,10 @@ def runs_list(
     book = api.open_ledger(ledger)
     frame = api.runs(book, algo=algo, env=env, status=status)
     out = console()
+    if frame.empty and algo:
+        names = {row["command"] for row in api.list_algos()} | set(api.runs(book)["algo"])
+        if algo not in names:
+            fail(f"--algo '{algo}' is not an algorithm", "see 'marlbench algos' for their names")
     if frame.empty:
         out.print(f"no runs in {book.root}" + (" matching the filters" if algo or env or status else ""))
         out.print("start one with: marlbench train ppo --env mpe-spread --steps 20000")
@@ -78,7 +82,7 @@ def runs_show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     ledger: LedgerOpt = None,
 ) -> None:
-    """A run's configuration, status, timings and last evaluation per agent."""
+    """A run's configuration, status, timings, last evaluation per agent and last diagnostics."""
     from rich.table import Table
 
     book = api.open_ledger(ledger or (ctx.obj or {}).get("ledger"))
@@ -115,6 +119,12 @@ def runs_show(
     episodes = book.episodes([row["run_id"]])
     if len(episodes):
         out.print(f"{episodes['episode'].nunique():,} training episodes recorded")
+    metrics = api.run_metrics(book, row["run_id"])
+    if len(metrics):
+        table = Table("diagnostic (last value)", "value", "at step", "rows kept")
+        for item in metrics.itertuples():
+            table.add_row(item.name, f"{item.value:.5g}", f"{int(item.step):,}", str(item.rows))
+        out.print(table)
 
 
 def register(app: typer.Typer) -> None:

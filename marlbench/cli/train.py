@@ -65,10 +65,47 @@ def train(
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run from its last checkpoint.")
     ] = None,
+    tensorboard: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write TensorBoard scalars (episodes, evaluations, diagnostics) to this directory."
+        ),
+    ] = None,
+    distributed: Annotated[
+        bool, typer.Option("--distributed", help="Collectors and asynchronous learners on Ray (maddpg).")
+    ] = False,
+    collectors: Annotated[
+        int | None, typer.Option(help="With --distributed: Ray actors collecting experience (default 1).")
+    ] = None,
+    learners: Annotated[
+        int | None, typer.Option(help="With --distributed: asynchronous learner actors (default 2).")
+    ] = None,
+    sync_every: Annotated[
+        int | None, typer.Option(help="With --distributed: env steps between weight pulls (default 100).")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="With --distributed: join this Ray cluster (else $RAY_ADDRESS, else a local Ray)."),
+    ] = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Train an algorithm on an environment and record the run in the ledger."""
     check_jobs(jobs)
+    dist_flags = {"--collectors": collectors, "--learners": learners, "--sync-every": sync_every}
+    if not distributed and not resume and any(v is not None for v in (*dist_flags.values(), ray_address)):
+        fail("--collectors, --learners, --sync-every and --ray-address need --distributed", "add it")
+    hyperparams = api.parse_pairs(set_)
+    if resume:
+        api.use_ray_address(ray_address)
+    elif distributed:
+        algo, hyperparams = api.distributed_run(
+            algo,
+            hyperparams,
+            collectors=collectors,
+            learners=learners,
+            sync_every=sync_every,
+            ray_address=ray_address,
+        )
     if resume:
         given = {
             "--env": env,
@@ -81,6 +118,8 @@ def train(
             "--tag": tag,
             "--eval-every": eval_every is not None,
             "--checkpoint-every": checkpoint_every is not None,
+            "--distributed": distributed,
+            **{flag: value is not None for flag, value in dist_flags.items()},
         }
         ignored = [flag for flag, value in given.items() if value]
         if ignored:
@@ -89,8 +128,9 @@ def train(
                 f"{', '.join(ignored)} would be ignored",
                 "drop them, or train a new run with those settings instead of --resume",
             )
-    book = api.open_ledger(ledger, create=True)
-    book.check_writable()
+    book = api.open_ledger(ledger)  # created by the run once every setting is checked
+    if tensorboard:
+        api.use_tensorboard(tensorboard)
     started = time.time()
 
     def interrupted() -> str:
@@ -113,7 +153,7 @@ def train(
             seeds=api.parse_seeds(seeds) if seeds else [seed],
             steps=100_000 if steps is None else steps,
             env_options=api.parse_pairs(env_opt),
-            hyperparams=api.parse_pairs(set_),
+            hyperparams=hyperparams,
             per=per,
             batch_size=batch_size,
             eval_every=eval_every,
@@ -138,12 +178,25 @@ def evaluate(
     env_opt: Annotated[
         list[str] | None, typer.Option("--env-opt", help="Override an env option for this evaluation.")
     ] = None,
+    env: Annotated[
+        str, typer.Option("--env", "-e", help="Confirm the run's import-path environment (module:factory).")
+    ] = "",
+    trust_ledger: Annotated[
+        bool, typer.Option("--trust-ledger", help="Import the environment the ledger names, unconfirmed.")
+    ] = False,
     ledger: LedgerOpt = None,
 ) -> None:
     """Evaluate a saved run deterministically and add the episodes to the ledger's evals."""
     if episodes < 1:
         fail(f"--episodes {episodes} must be at least 1", "e.g. --episodes 10")
-    result = api.evaluate(run_id, episodes, api.parse_pairs(env_opt), ledger=api.open_ledger(ledger))
+    result = api.evaluate(
+        run_id,
+        episodes,
+        api.parse_pairs(env_opt),
+        ledger=api.open_ledger(ledger),
+        env=env,
+        trust_ledger=trust_ledger,
+    )
     console().print(_evaluation_table(result))
 
 

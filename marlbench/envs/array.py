@@ -237,7 +237,10 @@ def make_array_env(
     batched env has its state at hand and ignores the flag).
     """
     if spec.make_array is not None:
-        return spec.make_array(num_envs=num_envs, seed=seed, **options)
+        env = spec.make_array(num_envs=num_envs, seed=seed, **options)
+        if isinstance(env, ParallelArrayEnv):  # a family's make_array may hand back the loop adapter
+            env.with_state = with_state
+        return env
     return ParallelArrayEnv(
         lambda s: spec.make(seed=s, **options), num_envs=num_envs, seed=seed, with_state=with_state
     )

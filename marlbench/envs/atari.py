@@ -71,9 +71,9 @@ from marlbench.errors import ConfigError
 
 # Optional dependencies, checked without importing them (the registry skips this family on ImportError).
 if importlib.util.find_spec("ale_py") is None:
-    raise ImportError("ale-py is not installed: pip install 'marlbench[atari]' (ROMs ship with ale-py>=0.9)")
+    raise ImportError('ale-py is not installed: pip install "marlbench[atari]" (ROMs ship with ale-py>=0.9)')
 if importlib.util.find_spec("cv2") is None:  # SB3's WarpFrame resizes with OpenCV
-    raise ImportError("OpenCV is not installed: pip install 'marlbench[atari]' (opencv-python-headless)")
+    raise ImportError('OpenCV is not installed: pip install "marlbench[atari]" (opencv-python-headless)')
 
 import gymnasium as gym  # noqa: E402  (after the optional-dependency check, on purpose)
 

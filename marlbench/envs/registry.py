@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marlbench.errors import ConfigError, nearest
-from marlbench.values import parse_typed
+from marlbench.values import check_env_option, parse_typed
 
 OptionValue = bool | int | float | str
 
@@ -63,7 +63,9 @@ class EnvSpec:
                     f"environment '{self.name}' has no option '{key}'",
                     f"{nearest(key, list(self.options))}valid options: {valid}",
                 )
-            value = parse_typed(raw, self.options[key], f"--env-opt {key}")
+            value = check_env_option(
+                key, parse_typed(raw, self.options[key], f"--env-opt {key}"), self.options[key]
+            )
             choices = self.option_choices.get(key)
             if choices and value not in choices:
                 raise ConfigError(
@@ -183,6 +185,8 @@ def _spec_from_import_path(path: str) -> EnvSpec:
             env = factory(**options)
         except TypeError as exc:
             raise ConfigError(f"{path}(...) failed: {exc}", "check the --env-opt names") from None
+        except Exception as exc:  # user code: its failure is the user's to fix, not a traceback
+            raise ConfigError(f"{path}() raised {type(exc).__name__}: {exc}", "fix that factory") from None
         if not hasattr(env, "possible_agents") or not hasattr(env, "step"):
             raise ConfigError(
                 f"{path}() returned {type(env).__name__}, not a PettingZoo ParallelEnv",
@@ -200,6 +204,8 @@ def _spec_from_import_path(path: str) -> EnvSpec:
 
             env = make(**given)
             try:
+                if not env.possible_agents:
+                    raise ConfigError(f"{path}() made an env with no agents", "give it possible_agents")
                 first = env.possible_agents[0]
                 kind = "discrete" if isinstance(env.action_space(first), spaces.Discrete) else "continuous"
                 rank = len(env.observation_space(first).shape or ())

@@ -5,6 +5,7 @@ Layout under the root directory (default ``./marlbench-runs``; ``MARLBENCH_LEDGE
     runs/<run_id>.parquet                 one row per run, rewritten whole on every status change
     episodes/<run_id>/<chunk>.parquet     training episodes, one row per agent per episode
     evals/<run_id>/<chunk>.parquet        evaluation episodes, one row per agent per episode
+    metrics/<run_id>/<chunk>.parquet      training diagnostics (losses, Q values ...), one row per value
     checkpoints/<run_id>/...              algorithm checkpoints (written by the algorithm's save)
 
 Every file is written whole to a temporary name in the same directory and then ``os.replace``-d

@@ -57,7 +57,7 @@ def read_table(path: Path, schema: pa.Schema, metrics: bool) -> pa.Table | None:
         # Open once and read through that handle: pq.read_table(path) opens the name twice (footer,
         # then data), and a writer's os.replace between the two opens tears the read. (Also faster.)
         with pa.OSFile(str(path)) as f:
-            table = pq.ParquetFile(f).read()
+            table = pq.ParquetFile(f).read(use_threads=False)  # small files: a thread pool costs more
         return conform(table, schema, metrics)
     except FileNotFoundError:  # deleted between listing and reading (delete_run): not damage
         return None

@@ -14,6 +14,10 @@ at the episode's end), wall_time (float, seconds since the run started), reward 
 
 ``evals`` columns: run_id, eval_id (int64, 0.. per run), step (int64, training env steps at the
 evaluation), episode (int64, index within the evaluation), agent, reward, length, ``metric_<name>``.
+
+``metrics`` columns: run_id, step (int64, env steps when the value was logged), wall_time (float,
+seconds since the run started), name (str, e.g. ``critic_loss``, ``per_beta``), value (float64): the
+learners' training diagnostics, thinned by the recorder (a few hundred rows per name and run).
 """
 
 from __future__ import annotations
@@ -96,10 +100,21 @@ options used by a later ``marlbench evaluate --env-opt ...`` otherwise. ``policy
 algorithm's own acting policy and names another policy of the same run otherwise (CTEDD's
 distilled variants ``ctedd-g``, ``ctedd-l-1`` ...): readers of a run's score ignore those rows."""
 
+METRIC_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("step", pa.int64()),
+        ("wall_time", pa.float64()),
+        ("name", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+"""Columns of a ``metrics`` chunk: one training diagnostic value (long format, no ``metric_*``)."""
+
 COLUMN_DEFAULTS: dict[str, Any] = {"env_options": "", "policy": ""}
 """Columns a row may leave out, and the value they then get."""
 
-TABLES = {"episodes": EPISODE_SCHEMA, "evals": EVAL_SCHEMA}
+TABLES = {"episodes": EPISODE_SCHEMA, "evals": EVAL_SCHEMA, "metrics": METRIC_SCHEMA}
 """The chunked tables by name."""
 
 
@@ -111,7 +126,7 @@ def check_run_id(run_id: str) -> str:
 
 
 def table_schema(table: str) -> pa.Schema:
-    """The base schema of chunked ``table`` ("episodes" or "evals"); ValueError for another name."""
+    """The base schema of chunked ``table`` ("episodes", "evals", "metrics"); ValueError for another name."""
     schema = TABLES.get(table)
     if schema is None:
         raise ValueError(f"unknown ledger table {table!r}; valid: {sorted(TABLES)}")
@@ -197,17 +212,21 @@ def chunk_table(schema: pa.Schema, run_id: str, rows: list[Mapping[str, Any]]) -
 
 def conform(table: pa.Table, schema: pa.Schema, metrics: bool) -> pa.Table:
     """Cast ``table`` to ``schema`` (plus float64 ``metric_*`` columns if ``metrics``); raise if it can't."""
-    for name in [n for n in schema.names if n not in table.column_names and n in COLUMN_DEFAULTS]:
+    have = set(table.column_names)  # (``column_names`` builds a new list on every access)
+    for name in [n for n in schema.names if n not in have and n in COLUMN_DEFAULTS]:
         # a column added to the schema later: older files get its default
         table = table.append_column(
             name, pa.array([COLUMN_DEFAULTS[name]] * table.num_rows, schema.field(name).type)
         )
-    missing = [n for n in schema.names if n not in table.column_names]
+        have.add(name)
+    missing = [n for n in schema.names if n not in have]
     if missing:
         raise ValueError(f"missing columns {missing}")
     fields = list(schema)
     if metrics:
         fields += [pa.field(n, pa.float64()) for n in table.column_names if n.startswith("metric_")]
     target = pa.schema(fields)
+    if table.schema.equals(target):  # the usual case: a file written by this version, columns in order
+        return table
     table = table.select(target.names)
     return table if table.schema.equals(target) else table.cast(target)

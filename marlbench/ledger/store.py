@@ -6,6 +6,7 @@ The directory layout is described in :mod:`marlbench.ledger`. A stored ``running
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ import pyarrow as pa
 from marlbench.errors import LedgerError
 from marlbench.ledger.chunks import ChunkWriter
 from marlbench.ledger.files import parquet_files, read_table, subdirectories, write_atomic
+from marlbench.ledger.integrity import RunLock, is_no_space, no_space, truncate_after
 from marlbench.ledger.schema import (
     RUN_ID,
     RUN_SCHEMA,
@@ -108,6 +110,10 @@ class Ledger:
                 os.fsync(f.fileno())
             probe.unlink()
         except OSError as err:
+            with contextlib.suppress(OSError):  # a read-only disk refuses the unlink too
+                probe.unlink(missing_ok=True)
+            if is_no_space(err):
+                raise no_space(self.root) from err
             raise LedgerError(f"cannot write to ledger {self.root}: {err.strerror or err}", _FIX) from err
 
     # ---- writing ----------------------------------------------------------------------------
@@ -202,11 +208,28 @@ class Ledger:
             raise LedgerError(f"the checkpoint of run '{run_id}' is missing ({path})", "train the run again")
         return path
 
+    def lock_run(self, run_id: str) -> RunLock:
+        """An exclusive lock on run ``run_id`` for its writer (see :class:`~.integrity.RunLock`).
+
+        Use as ``with ledger.lock_run(run_id):``; a second writer gets a LedgerError naming the
+        holder's pid and host.
+        """
+        return RunLock(self.root, run_id)
+
+    def truncate_run(self, run_id: str, upto: Mapping[str, int]) -> int:
+        """Drop run ``run_id``'s rows recorded after the checkpoint counters ``upto`` (before a resume).
+
+        ``upto`` has ``steps``, ``episodes`` and ``evals`` (a checkpoint's ``marlbench.json``);
+        returns the number of rows dropped (see :func:`~.integrity.truncate_after`).
+        """
+        return truncate_after(self.root, run_id, upto)
+
     def delete_run(self, run_id: str) -> None:
         """Remove run ``run_id`` (exact id): its row, chunks and checkpoints. Missing parts are fine."""
         check_run_id(run_id)
         (self.root / "runs" / f"{run_id}.parquet").unlink(missing_ok=True)
-        for sub in ("episodes", "evals", "checkpoints"):
+        (self.root / "runs" / f"{run_id}.lock").unlink(missing_ok=True)
+        for sub in (*TABLES, "checkpoints"):
             shutil.rmtree(self.root / sub / run_id, ignore_errors=True)
 
     # ---- reading ----------------------------------------------------------------------------
@@ -254,6 +277,10 @@ class Ledger:
     def evals(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Evaluation episodes of ``run_ids`` (all runs when None), one row per agent per episode."""
         return self._chunks("evals", run_ids)
+
+    def metrics(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Training diagnostics of ``run_ids`` (all runs when None): run_id, step, wall_time, name, value."""
+        return self._chunks("metrics", run_ids)
 
     def last_eval(self, run_id: str) -> pd.DataFrame:
         """The rows of run ``run_id``'s last evaluation of its own acting policy (highest ``eval_id``).

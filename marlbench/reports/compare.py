@@ -7,14 +7,19 @@ Score: for each run, the mean over the episodes of its last evaluation during tr
 return aggregated over agents (``team-mean`` by default, or ``team-sum``); then across the seeds of
 a row: mean, IQM and a 95% percentile bootstrap CI of the mean (stratified by environment; one row
 is one environment, so it resamples seeds). Only ``finished`` runs with an evaluation are scored;
-the others are counted in ``excluded`` and listed.
+the others are counted in ``excluded`` and listed. Two scored runs of one row with the same seed
+are one seed, not two: the latest finished one is kept (``merged`` counts the others, the caption
+says so). Rows with fewer than :data:`FEW_SEEDS` seeds are flagged where they are shown: with
+2-4 seeds a percentile bootstrap CI is little more than the range, and the IQM of 3 or fewer
+scores is their mean.
 
 Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, documented in
 :data:`FIELDS`)::
 
     label, algo, variant, setting, env, preset, seeds, runs, excluded, mean, iqm, ci_low, ci_high,
-    std, steps, wall_time_s, steps_per_s, collision_rate, completion_rate, p_improvement, per_agent,
-    running_mean, running_games, percent_human, percent_human_paper
+    std, steps, wall_time_s, steps_per_s, collision_rate, completion_rate, p_improvement,
+    p_improvement_low, p_improvement_high, per_agent, running_mean, running_games, percent_human,
+    percent_human_paper
 
 ``per_agent`` is an object ``{agent: mean over seeds of the agent's last-evaluation return}`` in
 JSON and, with ``--per-agent``, one CSV column ``per_agent:<agent>`` per agent. Missing values
@@ -80,7 +85,10 @@ FIELDS: dict[str, str] = {
     "steps_per_s": "mean env steps per second of the scored runs",
     "collision_rate": "share of agent-episodes of the last evaluation with a collision (SMARTS)",
     "completion_rate": "share of agent-episodes of the last evaluation that reached the goal (SMARTS)",
-    "p_improvement": "with --vs: probability that a seed of this row beats a seed of the baseline",
+    "p_improvement": "with --vs: probability that a seed of this row beats a seed of the baseline "
+    "(empty on the baseline's own row)",
+    "p_improvement_low": "with --vs: lower end of the 95% bootstrap CI of p_improvement",
+    "p_improvement_high": "with --vs: upper end of the 95% bootstrap CI of p_improvement",
     "per_agent": "mean over seeds of each agent's last-evaluation return",
     "running_mean": f"Atari: mean over seeds of the mean raw score of each run's last {RUNNING_WINDOW} "
     "training games",
@@ -118,6 +126,10 @@ def running_mean_runs(runs: pd.DataFrame) -> list[str]:
     return [r for r, env in zip(runs["run_id"], runs["env"], strict=True) if env in references]
 
 
+FEW_SEEDS = 5
+"""Rows with fewer seeds than this get a caveat next to their IQM and CI."""
+
+
 @dataclass
 class CompareTable:
     """The result of :func:`compare`: rows, the runs left out, and how the score was computed."""
@@ -129,6 +141,8 @@ class CompareTable:
     agents: list[str] = field(default_factory=list)
     references: dict[str, HumanReference] = field(default_factory=dict)
     """Reference scores of the table's Atari environments (named in the caption)."""
+    merged: int = 0
+    """Scored runs left out because a later run of the same row had the same seed."""
 
     @property
     def score_text(self) -> str:
@@ -157,9 +171,23 @@ class CompareTable:
         )
 
     @property
+    def caveats_text(self) -> str:
+        """Few seeds and merged duplicates, in words ('' when neither applies)."""
+        parts = []
+        if len(self.rows) and (self.rows["seeds"] < FEW_SEEDS).any():
+            parts.append(
+                f"* fewer than {FEW_SEEDS} seeds: the CI is close to the range of the scores and the "
+                "IQM of 3 or fewer seeds is their mean"
+            )
+        if self.merged:
+            runs = "run" if self.merged == 1 else "runs"
+            parts.append(f"{self.merged} earlier {runs} of an already scored seed left out (latest kept)")
+        return "; ".join(parts) + ("." if parts else "")
+
+    @property
     def caption(self) -> str:
-        """The score sentence, then the Atari references when the table has Atari rows."""
-        return " ".join(t for t in (self.score_text, self.references_text) if t)
+        """The score sentence, the caveats, then the Atari references when the table has Atari rows."""
+        return " ".join(t for t in (self.score_text, self.caveats_text, self.references_text) if t)
 
     def excluded_text(self) -> str:
         """'3 runs not scored: 2 failed, 1 crashed' or ''."""
@@ -199,6 +227,10 @@ def compare(
     finished = runs["status"] == "finished"
     has_eval = runs["run_id"].isin(scores.index)
     scored = runs[finished & has_eval]
+    latest = scored.sort_values("finished_at", kind="stable")
+    latest = latest.drop_duplicates(["group_key", "env", "seed"], keep="last")
+    merged = len(scored) - len(latest)
+    scored = scored[scored["run_id"].isin(latest["run_id"])]
     reason = np.where(~finished, runs["status"], "no evaluation")
     excluded = runs[~(finished & has_eval)].assign(reason=reason[~(finished & has_eval).to_numpy()])
     excluded = excluded[["run_id", "label", "env", "seed", "status", "reason"]].reset_index(drop=True)
@@ -239,6 +271,8 @@ def compare(
                 "collision_rate": _nanmean(scores.loc[mine["run_id"], "collision_rate"].to_numpy(float)),
                 "completion_rate": _nanmean(scores.loc[mine["run_id"], "completion_rate"].to_numpy(float)),
                 "p_improvement": math.nan,
+                "p_improvement_low": math.nan,
+                "p_improvement_high": math.nan,
                 "per_agent": agents.groupby("agent")["score"].mean().to_dict(),
                 **_atari_fields(str(env), references, running, list(mine["run_id"])),
             }
@@ -247,10 +281,17 @@ def compare(
     if len(rows):
         rows = rows.sort_values(["env", "label"], kind="stable").reset_index(drop=True)
     if vs:
-        rows["p_improvement"] = _improvements(rows, seeds_of, vs)
+        improvements = np.array(_improvements(rows, seeds_of, vs), dtype=float).reshape(-1, 3)
+        rows["p_improvement"], rows["p_improvement_low"], rows["p_improvement_high"] = improvements.T
     agents = agent_order(a for d in rows["per_agent"] for a in d)
     return CompareTable(
-        rows=rows, excluded=excluded, aggregation=aggregate, vs=vs, agents=agents, references=references
+        rows=rows,
+        excluded=excluded,
+        aggregation=aggregate,
+        vs=vs,
+        agents=agents,
+        references=references,
+        merged=merged,
     )
 
 
@@ -276,8 +317,16 @@ def _nanmean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else math.nan
 
 
-def _improvements(rows: pd.DataFrame, seeds_of: dict[tuple[str, str], np.ndarray], vs: str) -> list[float]:
-    """P(row > baseline) on each row's environment (NaN where the env has no baseline row)."""
+def _improvements(
+    rows: pd.DataFrame, seeds_of: dict[tuple[str, str], np.ndarray], vs: str
+) -> list[tuple[float, float, float]]:
+    """(P(row > baseline), CI low, CI high) on each row's environment.
+
+    NaN where the env has no baseline row, and on the baseline's own row (P = 1/2 by definition
+    says nothing). The CI resamples both rows' seeds (:func:`~marlbench.reports.claims.stratified_statistic`).
+    """
+    from marlbench.reports.claims import STATISTIC_FUNCTIONS, stratified_statistic
+
     plain = rows["algo"] + "/" + rows["variant"]
     # the most specific match wins: a full label, then a variant, then algo/variant, then an algo
     for is_base in (rows["label"] == vs, rows["variant"] == vs, plain == vs, rows["algo"] == vs):
@@ -294,11 +343,17 @@ def _improvements(rows: pd.DataFrame, seeds_of: dict[tuple[str, str], np.ndarray
                 "name one of them exactly"
             )
         base_by_env[str(env)] = str(group["label"].iloc[0])
-    out = []
+    nothing = (math.nan, math.nan, math.nan)
+    out: list[tuple[float, float, float]] = []
     for label, env in zip(rows["label"], rows["env"], strict=True):
         base = base_by_env.get(env)
-        if base is None:
-            out.append(math.nan)
+        mine, theirs = seeds_of[(label, env)], seeds_of.get((base, env), np.array([]))
+        if base is None or base == label or not (mine.size and theirs.size):
+            out.append(nothing)
             continue
-        out.append(probability_of_improvement(seeds_of[(label, env)], seeds_of[(base, env)]))
+        value = probability_of_improvement(mine, theirs)
+        _, low, high = stratified_statistic(
+            [(mine, theirs)], STATISTIC_FUNCTIONS["probability-of-improvement"]
+        )
+        out.append((value, low, high))
     return out

@@ -101,11 +101,51 @@ def seeds_words(runs: pd.DataFrame) -> str:
     return f"line: mean over {seed_count(runs)}, {band}"
 
 
+FIXED_COLOURS: dict[str, int] = {
+    "ppo": 0,
+    "maddpg": 1,
+    "a2c": 2,
+    "ctedd": 3,
+    "lbs": 4,
+    "idqn": 5,
+    "ps-dqn": 6,
+    "idqn-shared-buffer": 8,
+    "dqn": 9,
+}
+"""Index in seaborn's 10-colour ``colorblind`` palette of each algorithm's line (the same everywhere)."""
+
+
+def _preferred(label: str) -> int:
+    """The palette index a label asks for: its algorithm's fixed colour, else a stable hash of it."""
+    import zlib
+
+    algo = label.split("/")[0].split(" ")[0]
+    if label == algo and algo in FIXED_COLOURS:
+        return FIXED_COLOURS[algo]
+    return zlib.crc32(label.encode()) % 10
+
+
 def palette(order: Sequence[str]) -> dict[str, Any]:
+    """A colour per label that does not depend on which other labels a figure shows.
+
+    An algorithm alone keeps its :data:`FIXED_COLOURS` entry (PPO is blue in every figure); a
+    variant or setting gets a colour from a stable hash of its label. Two labels of one figure never
+    share a colour: a label whose colour is taken gets the next free one (in ``order``).
+    """
     import seaborn as sns
 
-    colours = sns.color_palette("colorblind", max(len(order), 1))
-    return {label: colours[i % len(colours)] for i, label in enumerate(order)}
+    colours = sns.color_palette("colorblind", 10)
+    taken: set[int] = set()
+    out: dict[str, Any] = {}
+    for label in order:
+        index = _preferred(label)
+        for step in range(10):
+            if (index + step) % 10 not in taken or len(taken) >= 10:
+                index = (index + step) % 10
+                break
+        taken.add(index)
+        out[label] = colours[index]
+    return out
 
 
 def new_figure(
@@ -179,9 +219,18 @@ def set_title(figure: Any, *lines: str) -> None:
 
 
 def add_legend(
-    figure: Any, axes: Any, order: Sequence[str], colours: dict[str, Any], *, bars: bool = False
+    figure: Any,
+    axes: Any,
+    order: Sequence[str],
+    colours: dict[str, Any],
+    *,
+    bars: bool = False,
+    reference: bool = False,
 ) -> None:
-    """One legend for the whole figure, below the panels (patches for bar charts, lines otherwise)."""
+    """One legend for the whole figure, below the panels (patches for bar charts, lines otherwise).
+
+    ``reference`` adds the dashed random-policy line's entry.
+    """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -189,7 +238,33 @@ def add_legend(
         handles = [Patch(color=colours[label]) for label in order]
     else:
         handles = [Line2D([], [], color=colours[label], lw=2) for label in order]
-    figure.legend(handles, list(order), loc="outside lower center", ncols=min(len(order), 4), frameon=False)
+    names = list(order)
+    if reference:
+        handles.append(Line2D([], [], color=REFERENCE_COLOUR, lw=1.4, ls="--"))
+        names.append(REFERENCE_LABEL)
+    figure.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), frameon=False)
+
+
+REFERENCE_LABEL = "random policy"
+REFERENCE_COLOUR = "0.35"
+
+
+def reference_lines(data: ReportData, aggregate: str) -> dict[tuple[str, str], float]:
+    """(env, agent or 'team') -> the random policy's final score, from ``data``'s reference runs."""
+    from marlbench.reports.references import reference_levels
+
+    if data.reference_runs is None or data.reference_evals is None or data.reference_runs.empty:
+        return {}
+    levels = reference_levels(data.reference_runs, data.reference_evals, aggregate)
+    return {(e, a): float(v) for e, a, v in zip(levels["env"], levels["agent"], levels["score"], strict=True)}
+
+
+def draw_reference(ax: Any, levels: dict[tuple[str, str], float], env: str, agent: str) -> bool:
+    """A dashed line at the random policy's score of ``env``/``agent`` on ``ax``; whether it drew one."""
+    if (env, agent) not in levels:
+        return False
+    ax.axhline(levels[(env, agent)], color=REFERENCE_COLOUR, lw=1.4, ls="--", zorder=1)
+    return True
 
 
 def draw_agent_panels(
@@ -233,7 +308,11 @@ def draw_agent_panels(
 # learning-curves: any filter of the ledger
 # ---------------------------------------------------------------------------------------------
 def draw_learning_curves(data: ReportData, options: FigureOptions) -> Drawing:
-    """Return vs env steps for every group of the selected runs; one row of panels per env."""
+    """Return vs env steps for every group of the selected runs; one row of panels per env.
+
+    The random policy's final score is a dashed line where the ledger has a ``random`` run of the
+    same env and options.
+    """
     source = options.source or "eval"
     runs, summary = curve_summary(data, options, source)
     if summary.empty:
@@ -244,6 +323,8 @@ def draw_learning_curves(data: ReportData, options: FigureOptions) -> Drawing:
     columns = max(len(a) for a in agents_by_env.values())
     figure, axes = new_figure(len(envs), columns, sharey="row")
     colours = palette(order)
+    levels = reference_lines(data, options.aggregate)
+    drew_reference = False
     for r, env in enumerate(envs):
         for c in range(columns):
             ax = axes[r][c]
@@ -254,12 +335,13 @@ def draw_learning_curves(data: ReportData, options: FigureOptions) -> Drawing:
             part = summary[(summary["env"] == env) & (summary["agent"] == agent)]
             step_axis(ax)
             plot_curves(ax, part, order, colours)
+            drew_reference |= draw_reference(ax, levels, env, agent)
             name = AGGREGATION_WORDS[options.aggregate] if agent == TEAM else agent
             ax.set_title(f"{env}: {name}", fontsize=10)
             if c == 0:
                 ax.set_ylabel(aggregation_ylabel(options.aggregate))
     present = [label for label in order if label in set(summary["label"])]
-    add_legend(figure, axes, present, colours)
+    add_legend(figure, axes, present, colours, reference=drew_reference)
     set_title(figure, f"Learning curves: {source_words(source, options.bins)}", seeds_words(runs))
     return Drawing(figure)
 

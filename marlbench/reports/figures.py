@@ -34,6 +34,8 @@ FIGURE_MODULES: list[str] = [
     "marlbench.reports.paper001",
     "marlbench.reports.paper002",
     "marlbench.reports.paper004",
+    "marlbench.reports.diagnostics",
+    "marlbench.reports.distributed",
 ]
 """Modules whose import registers figures (loaded on first use of the registry)."""
 
@@ -49,6 +51,8 @@ class Needs:
     variants: tuple[str, ...] = ()
     """Variants compared by the figure; all of them make the full figure."""
     env: str | None = None
+    metrics: bool = False
+    """The figure draws the ``metrics`` table (training diagnostics)."""
 
 
 @dataclass
@@ -65,6 +69,8 @@ class FigureOptions:
     """train (training episodes) or eval (evaluations); None: the figure's default."""
     bins: int = 40
     """Intervals of the step axis for training-episode curves."""
+    runs: list[str] = field(default_factory=list)
+    """Only these runs (ids or unique prefixes), for figures of named runs (``diagnostics``)."""
 
 
 @dataclass
@@ -76,6 +82,12 @@ class ReportData:
     evals: pd.DataFrame
     labels: dict[str, str] = field(default_factory=dict)
     """Display name of each variant (from its preset), in the preset's order."""
+    metrics: pd.DataFrame | None = None
+    """The runs' ``metrics`` rows, for figures whose :class:`Needs` asks for them (else None)."""
+    reference_runs: pd.DataFrame | None = None
+    """Finished ``random`` runs of the same envs (see :mod:`marlbench.reports.references`), or None."""
+    reference_evals: pd.DataFrame | None = None
+    """The evaluations of ``reference_runs``."""
 
 
 @dataclass
@@ -178,4 +190,16 @@ def report_data(ledger: Any, figure: Figure, options: FigureOptions) -> ReportDa
             labels = load_preset(preset).labels()
         except ConfigError:  # the preset file is gone or broken: variant names will do
             labels = {}
-    return ReportData(runs=runs, episodes=ledger.episodes(ids), evals=ledger.evals(ids), labels=labels)
+    metrics = ledger.metrics(ids) if figure.needs.metrics else None
+    from marlbench.reports.references import matching_references
+
+    refs = matching_references(runs, ledger.runs())
+    return ReportData(
+        runs=runs,
+        episodes=ledger.episodes(ids),
+        evals=ledger.evals(ids),
+        labels=labels,
+        metrics=metrics,
+        reference_runs=refs,
+        reference_evals=ledger.evals(list(refs["run_id"])) if len(refs) else None,
+    )

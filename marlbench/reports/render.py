@@ -9,13 +9,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from marlbench.reports.compare import ATARI_FIELDS, FIELDS, CompareTable
+from marlbench.reports.compare import ATARI_FIELDS, FEW_SEEDS, FIELDS, CompareTable
 from marlbench.reports.data import RUNNING_WINDOW
 from marlbench.reports.stats import CONFIDENCE, RESAMPLES
 
@@ -64,14 +65,18 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
         header += table.agents
     cells: list[list[str]] = []
     for row in rows.to_dict("records"):
-        ci = "-" if not np.isfinite(row["ci_low"]) else f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+        few = "*" if 0 < row["seeds"] < FEW_SEEDS else ""
+        ci = (
+            "-" if not np.isfinite(row["ci_low"]) else f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]{few}"
+        )
         seeds = str(row["seeds"]) + (f" (+{row['excluded']} not scored)" if row["excluded"] else "")
+        iqm = _num(row["iqm"]) + (few if np.isfinite(row["iqm"]) else "")
         line = [
             row["label"],
             row["env"],
             seeds,
             _num(row["mean"]),
-            _num(row["iqm"]),
+            iqm,
             ci,
             _num(row["steps"], 0),
             _duration(row["wall_time_s"]),
@@ -85,11 +90,19 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
                 _percent_points(row["percent_human_paper"]),
             ]
         if table.vs:
-            line.append(_num(row["p_improvement"]))
+            line.append(_improvement(row))
         if per_agent:
             line += [_num(row["per_agent"].get(agent, math.nan)) for agent in table.agents]
         cells.append(line)
     return header, cells
+
+
+def _improvement(row: dict[str, Any]) -> str:
+    """'0.83 [0.50, 1.00]', '0.83' without a CI, '-' on the baseline's row."""
+    value, low, high = row["p_improvement"], row["p_improvement_low"], row["p_improvement_high"]
+    if not np.isfinite(value):
+        return "-"
+    return _num(value) + (f" [{_num(low)}, {_num(high)}]" if np.isfinite(low) else "")
 
 
 def _running(mean: float, games: float) -> str:
@@ -185,10 +198,13 @@ def to_latex(table: CompareTable, per_agent: bool = False) -> str:
     """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
     header, cells = display_rows(table, per_agent)
     align = "ll" + "r" * (len(header) - 2)
+    envs = "-".join(sorted({str(e) for e in table.rows["env"]})) or "runs"
     body = [
+        r"% needs \usepackage{booktabs} (\toprule, \midrule, \bottomrule)",
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{latex_escape(table.caption)}}}",
+        rf"\label{{tab:marlbench-{re.sub(r'[^A-Za-z0-9-]', '-', envs)}}}",
         rf"\begin{{tabular}}{{{align}}}",
         r"\toprule",
         " & ".join(latex_escape(h) for h in header) + r" \\",
@@ -203,14 +219,17 @@ def to_latex(table: CompareTable, per_agent: bool = False) -> str:
 
 def to_rich(table: CompareTable, per_agent: bool = False) -> Any:
     """A Rich Table (title: the score; caption: the runs left out)."""
+    from rich.markup import escape
     from rich.table import Table
 
     header, cells = display_rows(table, per_agent)
-    out = Table(title=table.caption, caption=table.excluded_text() or None, title_justify="left")
+    out = Table(
+        title=escape(table.caption), caption=escape(table.excluded_text()) or None, title_justify="left"
+    )
     for i, name in enumerate(header):
         out.add_column(name, justify="left" if i < 2 or name == "95% CI" else "right")
     for row in cells:
-        out.add_row(*row)
+        out.add_row(*(escape(cell) for cell in row))  # a label like 'a2c [steps=4000]' is not markup
     return out
 
 

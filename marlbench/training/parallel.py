@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import sys
+import threading
+import time
 from typing import Any
 
-from marlbench.config import Resolved, RunSpec, resolve
+from marlbench.config import Resolved, RunSpec, resolve, thread_count
 from marlbench.errors import MarlbenchError
 from marlbench.training.progress import NullProgress, ProgressSink
 from marlbench.training.runner import run
@@ -33,7 +37,42 @@ def _run_or_failure(
         return failure_row(resolved.spec, "failed", f"{type(exc).__name__}: {exc}")
 
 
-def _child(spec_json: str, ledger_root: str, queue: Any, threads: int, resume: str | None) -> dict[str, Any]:
+_EVENTS: Any = None
+"""The progress queue of this worker process (set by :func:`_init_worker`)."""
+ORPHAN_GRACE_SECONDS = 30.0
+"""How long a worker whose parent died may take to checkpoint and mark its run before it is ended."""
+
+
+def _init_worker(events: Any, parent_pid: int) -> None:
+    """Set up a worker: its progress queue, and death with its parent.
+
+    On Linux the kernel sends the worker SIGINT when the parent dies (``PR_SET_PDEATHSIG``); a
+    watchdog thread does the same anywhere by polling the parent pid. SIGINT is Ctrl-C for the
+    runner, so the run is checkpointed and marked ``interrupted``; a worker still alive
+    :data:`ORPHAN_GRACE_SECONDS` later is ended (its run then reads as ``crashed``).
+    """
+    global _EVENTS
+    _EVENTS = events
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watchdog").start()
+
+
+def _watch_parent(parent_pid: int, poll: float = 0.5) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(poll)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(ORPHAN_GRACE_SECONDS)
+    os._exit(1)
+
+
+def _child(spec_json: str, ledger_root: str, threads: int, resume: str | None) -> dict[str, Any]:
     """Entry point of a worker process.
 
     The parent's :class:`Resolved` objects do not cross the process boundary (the registry's lazy
@@ -46,7 +85,7 @@ def _child(spec_json: str, ledger_root: str, queue: Any, threads: int, resume: s
     try:
         resolved = resolve(spec)
         return _run_or_failure(
-            resolved, Ledger(ledger_root, create=True), QueueProgress(queue), resume, threads
+            resolved, Ledger(ledger_root, create=True), QueueProgress(_EVENTS), resume, threads
         )
     except KeyboardInterrupt:
         return failure_row(spec, "interrupted")
@@ -84,26 +123,29 @@ def run_many(
 
     from marlbench.training.progress import QueueProgress
 
-    threads = int(os.environ.get("MARLBENCH_THREADS", "1"))
+    threads = thread_count()
     ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager:
-        events = manager.Queue()
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [
-                pool.submit(_child, x.spec.to_json(), str(ledger.root), events, threads, r)
-                for x, r in zip(runs, resumes, strict=True)
-            ]
-            try:
-                while not all(f.done() for f in futures):
-                    with contextlib.suppress(queue_mod.Empty):
-                        QueueProgress.replay(events.get(timeout=0.2), progress)
-                while True:
-                    try:
-                        QueueProgress.replay(events.get_nowait(), progress)
-                    except queue_mod.Empty:
-                        break
-            except KeyboardInterrupt:
-                # children received the same SIGINT and mark their runs interrupted
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            return [f.result() for f in futures]
+    # a plain queue handed over at process start, not a Manager: no server process to orphan
+    events = ctx.Queue()
+    init = (events, os.getpid())
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=init
+    ) as pool:
+        futures = [
+            pool.submit(_child, x.spec.to_json(), str(ledger.root), threads, r)
+            for x, r in zip(runs, resumes, strict=True)
+        ]
+        try:
+            while not all(f.done() for f in futures):
+                with contextlib.suppress(queue_mod.Empty):
+                    QueueProgress.replay(events.get(timeout=0.2), progress)
+            while True:
+                try:
+                    QueueProgress.replay(events.get_nowait(), progress)
+                except queue_mod.Empty:
+                    break
+        except KeyboardInterrupt:
+            # children received the same SIGINT and mark their runs interrupted
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        return [f.result() for f in futures]

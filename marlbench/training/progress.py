@@ -97,6 +97,8 @@ class RichProgress:
         if task is None:
             return
         rate = f"{info['rate']:,.0f} steps/s" if info.get("rate") else ""
+        if info.get("updates_rate"):
+            rate += f", {info['updates_rate']:,.1f} updates/s"
         reward = f"reward {info['reward']:.2f}" if info.get("reward") is not None else ""
         self._progress.update(task, completed=steps, rate=rate, reward=reward)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from marlbench.config import RunSpec
 from marlbench.envs.array import EpisodeRecord
+from marlbench.training.diagnostics import Diagnostics, tensorboard_dir
 from marlbench.training.evaluation import episode_rows, evaluate, evaluation_env, max_episode_steps
 from marlbench.training.progress import ProgressSink
 
@@ -50,6 +51,7 @@ class RunRecorder:
         self.session_start = self.started  # for steps/s: not shifted on resume
         self.episodes = ledger.chunk_writer("episodes", run_id)
         self.eval_writer = ledger.chunk_writer("evals", run_id, flush_rows=1)
+        self.diagnostics = Diagnostics(ledger, run_id, spec.steps, tensorboard_dir())
         self.episode_count = episode_offset
         self.eval_count = eval_offset
         self.eval_every = spec.eval_every_steps()
@@ -85,9 +87,12 @@ class RunRecorder:
             self.episode_count += 1
             self.recent.append(float(np.mean(list(record.rewards.values()))))
         self.episodes.add(rows)
+        self.diagnostics.episodes(rows)
 
     def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
+        """Keep the newest value of each statistic and record them (thinned) in the ``metrics`` table."""
         self.stats.update(stats)
+        self.diagnostics.stats(int(env_steps), time.time() - self.started, stats)
 
     def tick(self, env_steps: int) -> None:
         self.steps = int(env_steps)
@@ -101,6 +106,7 @@ class RunRecorder:
                 {
                     "rate": (self.steps - self.start_steps) / elapsed,
                     "reward": float(np.mean(self.recent)) if self.recent else None,
+                    "updates_rate": self.stats.get("updates_per_s"),  # learners that report it
                 },
             )
         if self.spec.eval_episodes > 0 and self.steps >= self.next_eval:
@@ -150,6 +156,7 @@ class RunRecorder:
         self.eval_count += 1
         self.eval_writer.add(rows)
         self.eval_writer.flush()
+        self.diagnostics.evaluation(rows)
         return eval_id
 
     def checkpoint(self) -> str:
@@ -158,6 +165,9 @@ class RunRecorder:
         The new checkpoint is written beside ``latest`` and renamed over it, so a save that fails
         (or is killed) leaves the previous checkpoint as it was.
         """
+        # rows before the checkpoint reach the ledger first: a crash between the two then leaves
+        # rows past the old checkpoint (dropped on resume), never a checkpoint past missing rows
+        self.episodes.flush()
         base = self.ledger.checkpoint_dir(self.run_id)
         tmp = base / f".tmp-{uuid.uuid4().hex[:8]}"
         try:
@@ -175,7 +185,6 @@ class RunRecorder:
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
         rel = str(final.relative_to(self.ledger.root))
-        self.episodes.flush()
         self.ledger.update_run(self.run_id, checkpoint=rel, steps=self.steps, agent_steps=self._agent_steps())
         return rel
 
@@ -195,6 +204,7 @@ class RunRecorder:
     def close(self) -> None:
         self.episodes.close()
         self.eval_writer.close()
+        self.diagnostics.close()
         if self._eval_env is not None:
             try:
                 self._eval_env.close()

@@ -27,7 +27,7 @@ def evaluate_run(
     from marlbench.algos.base import optional_hook
     from marlbench.config import resolve
     from marlbench.training.evaluation import episode_rows, evaluate, evaluation_env, max_episode_steps
-    from marlbench.training.runner import seed_everything
+    from marlbench.training.runner import load_checkpoint, seed_everything
 
     row = ledger.get_run(run_id)
     if not row.get("checkpoint"):
@@ -42,7 +42,7 @@ def evaluate_run(
     eval_options = env_ctx.spec.resolve_options({**spec.resolved["env_options"], **(env_overrides or {})})
     seed_everything(spec.seed)
     algo = build(algo_spec, env_ctx, config, spec.seed, spec.device)
-    algo.load(checkpoint)
+    load_checkpoint(algo, checkpoint, row["run_id"])
     env_ctx.options = eval_options
     env = evaluation_env(algo, env_ctx, 2_000_003 + spec.seed)
     try:

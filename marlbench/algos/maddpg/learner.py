@@ -185,8 +185,20 @@ class MADDPG:
 
     def update(self) -> dict[str, float]:
         """One gradient step for every agent's critic and actor, then the soft target update."""
+        batch_np, idx, weights_np = self.replay.sample(self.config.batch_size, self.rng)
+        stats, priorities = self.learn_from_batch(batch_np, weights_np)
+        self.replay.update_priorities(idx, priorities)
+        return stats
+
+    def learn_from_batch(
+        self, batch_np: dict[str, np.ndarray], weights_np: np.ndarray, step: bool = True
+    ) -> tuple[dict[str, float], np.ndarray]:
+        """Losses and gradients of one sampled mini-batch; returns (stats, new PER priorities).
+
+        ``step=False`` (the distributed learners, :mod:`marlbench.distributed`) leaves the clipped
+        gradients in the parameters' ``.grad`` and steps nothing: no optimizer, no target update.
+        """
         cfg = self.config
-        batch_np, idx, weights_np = self.replay.sample(cfg.batch_size, self.rng)
         if self.replay.channels is None:  # one shared mini-batch: add the channel axis K = 1
             batch_np = {key: v[None] for key, v in batch_np.items()}
             weights_np = weights_np[None]
@@ -212,7 +224,8 @@ class MADDPG:
         self.critic_opt.zero_grad()
         critic_loss.backward()
         clip_grad_norm_per_member_([self.critic], cfg.grad_clip)
-        self.critic_opt.step()
+        if step:
+            self.critic_opt.step()
 
         # actors: ascend Q_i(x, a_1, .., mu_i(o_i), .., a_N), other agents' actions from the buffer
         if self.actor.independent:
@@ -235,23 +248,23 @@ class MADDPG:
         self.actor_opt.zero_grad()
         actor_loss.backward()
         clip_grad_norm_per_member_(self.actor.nets(), cfg.grad_clip)
-        self.actor_opt.step()
-
-        soft_update_(self.target_critic, self.critic, cfg.tau)
-        soft_update_(self.target_actor, self.actor, cfg.tau)
+        if step:
+            self.actor_opt.step()
+            soft_update_(self.target_critic, self.critic, cfg.tau)
+            soft_update_(self.target_actor, self.actor, cfg.tau)
+            self.updates_done += 1
 
         td_abs = td.detach().abs() * alive
         if self.replay.channels is None:
-            self.replay.update_priorities(idx, (td_abs.sum(0) / alive.sum(0).clamp(min=1.0)).numpy())
+            priorities = (td_abs.sum(0) / alive.sum(0).clamp(min=1.0)).numpy()
         else:
-            self.replay.update_priorities(idx, td_abs.numpy())
-        self.updates_done += 1
+            priorities = td_abs.numpy()
         return {
             "critic_loss": c_loss / n,
             "actor_loss": a_loss / n,
             "q_mean": float(q.detach().mean()),
             "td_abs_mean": float(td_abs.mean()),
-        }
+        }, priorities
 
     def _start_env(self) -> None:
         cfg = self.config
@@ -260,6 +273,38 @@ class MADDPG:
         )
         self._obs = self._train_env.reset()
         self._state = self._train_env.state() if cfg.use_state else None
+
+    def collect_step(self) -> tuple[dict[str, np.ndarray], Any]:
+        """One exploring step of every training env copy: (the transitions to store, the env's step).
+
+        Also used by the distributed collectors (:mod:`marlbench.distributed`); opens the envs if needed.
+        """
+        if self._train_env is None:
+            self._start_env()
+        obs = self._obs
+        assert obs is not None
+        env_actions, stored_actions = self._actions(obs, explore=True)
+        step = self._train_env.step(env_actions)
+        next_obs = step.obs
+        if step.done.any():
+            next_obs = next_obs.copy()
+            next_obs[step.done] = step.final_obs[step.done]
+        transition = {
+            "obs": obs,
+            "actions": stored_actions,
+            "rewards": step.rewards,
+            "next_obs": next_obs,
+            "terminated": step.terminated,
+            "alive": step.alive,
+        }
+        if self.config.use_state:
+            next_state = step.state
+            if step.done.any() and step.final_state is not None:
+                next_state = next_state.copy()
+                next_state[step.done] = step.final_state[step.done]
+            transition |= {"state": self._state, "next_state": next_state}
+        self._obs, self._state = step.obs, step.state
+        return transition, step
 
     def learn(self, total_steps: int, recorder: Recorder) -> None:
         """Collect and learn until ``steps_done >= total_steps`` (env steps, all copies counted)."""
@@ -273,30 +318,8 @@ class MADDPG:
         env = self._train_env
         warmup = max(1, min(cfg.learning_starts, cfg.buffer_size))
         while self.steps_done < total_steps:
-            obs = self._obs
-            assert obs is not None
-            env_actions, stored_actions = self._actions(obs, explore=True)
-            step = env.step(env_actions)
-            next_obs = step.obs
-            if step.done.any():
-                next_obs = next_obs.copy()
-                next_obs[step.done] = step.final_obs[step.done]
-            transition = {
-                "obs": obs,
-                "actions": stored_actions,
-                "rewards": step.rewards,
-                "next_obs": next_obs,
-                "terminated": step.terminated,
-                "alive": step.alive,
-            }
-            if cfg.use_state:
-                next_state = step.state
-                if step.done.any() and step.final_state is not None:
-                    next_state = next_state.copy()
-                    next_state[step.done] = step.final_state[step.done]
-                transition |= {"state": self._state, "next_state": next_state}
+            transition, step = self.collect_step()
             self.replay.add(transition)
-            self._obs, self._state = step.obs, step.state
             before = self.steps_done
             self.steps_done += env.num_envs
             if step.episodes:

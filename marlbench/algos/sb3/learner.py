@@ -320,7 +320,14 @@ class SB3Shared:
         (directory / "meta.json").write_text(json.dumps(meta))
 
     def load(self, directory: Path) -> None:
-        self.model = self._model_cls.load(directory / "model.zip", env=self.vec_env, device=self.model.device)
+        """Restore the saved weights into this learner's own model; nothing in the file is unpickled.
+
+        SB3's ``Model.load`` unpickles the archive's ``data`` entries (cloudpickled objects: a
+        shared ledger's checkpoint could run code). Here the model is the one marlbench built from
+        the run's config; only tensors are read (``torch.load(weights_only=True)``) and a few plain
+        JSON counters of ``data`` (:data:`PLAIN_COUNTERS`).
+        """
+        load_tensors_only(self.model, directory / "model.zip")
         _quiet_logger(self.model)
         meta = json.loads((directory / "meta.json").read_text())
         self.steps_done = int(meta.get("steps_done", 0))
@@ -330,3 +337,34 @@ class SB3Shared:
     def close(self) -> None:
         """Close the training vector env (the evaluation env belongs to whoever asked for it)."""
         self.vec_env.close()
+
+
+PLAIN_COUNTERS = {
+    "num_timesteps": int,
+    "_n_updates": int,
+    "_episode_num": int,
+    "_current_progress_remaining": float,
+}
+"""The model attributes a resume needs from SB3's ``data`` entry, read as plain JSON numbers."""
+
+
+def load_tensors_only(model: Any, path: Path) -> None:
+    """Load an SB3 ``model.zip`` into ``model`` without unpickling: weights, optimizer state, torch
+    variables (``weights_only``) and :data:`PLAIN_COUNTERS`; ``:serialized:`` entries are never read."""
+    import zipfile
+
+    from stable_baselines3.common.save_util import load_from_zip_file, recursive_setattr
+
+    if not Path(path).is_file():
+        raise ConfigError(f"no SB3 checkpoint at {path}", "pass the directory an SB3 run saved to")
+    _, params, variables = load_from_zip_file(path, load_data=False, device=model.device)
+    model.set_parameters(params, exact_match=True, device=model.device)
+    for name, value in (variables or {}).items():
+        if value is not None:
+            recursive_setattr(model, f"{name}.data", value.data)
+    with zipfile.ZipFile(path) as archive:
+        data = json.loads(archive.read("data")) if "data" in archive.namelist() else {}
+    for key, kind in PLAIN_COUNTERS.items():
+        value = data.get(key) if isinstance(data, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            setattr(model, key, kind(value))

@@ -4,13 +4,12 @@ SMARTS' core simulator is driven directly (not through ``HiWayEnvV1``), headless
 background traffic and no Envision. Observations, reward and the bird's-eye image come from
 :mod:`.features`; the scenario from :mod:`.scenario`.
 
-Agents ``agent_0`` .. ``agent_3`` follow ``scenario.EGO_ROUTES`` (S->N straight, E->S left,
-N->W right, W->E straight). An agent that collides, leaves the road or its route, or reaches its
-goal is *terminated* and leaves ``env.agents`` after that step (PettingZoo parallel semantics);
-the others drive on. When ``max_steps`` steps have passed, the remaining agents are *truncated*.
-Each agent's ``infos[agent]["episode_metrics"]`` on its last step holds ``collided``,
-``reached_goal``, ``off_road``, ``off_route`` (0/1) and ``distance_travelled`` (metres along its
-route).
+Agents ``agent_0`` .. ``agent_3`` follow ``scenario.EGO_ROUTES`` (S->N straight, E->S left, N->W
+right, W->E straight). An agent that collides, leaves the road or its route, or reaches its goal (in
+any lane of its destination arm: :mod:`.goals`) is *terminated* and leaves ``env.agents`` after that
+step (PettingZoo parallel semantics); the others drive on. After ``max_steps`` steps the remaining
+agents are *truncated*. ``infos[agent]["episode_metrics"]`` on an agent's last step holds
+``collided``, ``reached_goal``, ``off_road``, ``off_route`` (0/1) and ``distance_travelled`` (metres).
 
 Observation of one agent (a flat float32 vector): ``[frame(t-2), frame(t-1), frame(t)]``, oldest
 first, ``3 x 41 = 123`` floats (frame layout in :mod:`.features`; at reset the first frame is
@@ -18,32 +17,30 @@ repeated). With ``bev=True`` the three images follow, oldest first, each ``64 x 
 (row 0 ahead of the ego): ``123 + 3 x 4096 = 12411`` floats.
 
 Actions (paper 000: "keep lane and slow down; turn right and turn left"): ``Discrete(4)`` through
-SMARTS' lane-following controller (``ActionSpaceType.LaneWithContinuousSpeed``):
-0 keep lane at ``cruise_speed``, 1 slow down (target speed 0, the controller brakes smoothly),
-2 change lane left, 3 change lane right (both at ``cruise_speed``). With ``action="continuous"``,
-``Box([0, 0, -1], [1, 1, 1])`` = throttle, brake, steering (``ActionSpaceType.Continuous``).
-A live agent given no action receives none this step (its vehicle is not controlled).
+SMARTS' lane-following controller (``ActionSpaceType.LaneWithContinuousSpeed``): 0 keep lane at
+``cruise_speed``, 1 slow down to ``slow_speed`` (0 by default: the controller brakes smoothly to a
+stop, so an ego can wait for a gap), 2 / 3 change lane left / right at ``cruise_speed``. The paper
+names the actions, not their speeds: both speeds are options. ``action="continuous"``:
+``Box([0, 0, -1], [1, 1, 1])`` = throttle, brake, steering. A live agent given no action gets none.
 
 Episode length: ``max_steps`` = 300 steps of 0.1 s by default. A route is about 100 m, about 100
 steps at the default cruise speed of 10 m/s; the rest leaves room to wait for a gap at the junction.
 
-Seeds: ``seed`` seeds a numpy Generator; every ``reset`` draws an episode seed from it, which seeds
-SUMO (random departures, driver imperfection). The same seed gives the same sequence of episodes
-(tested); ``reset(seed=s)`` restarts the sequence. SMARTS draws SUMO's seed from Python's global
-``random``, which is seeded for the reset only and then restored.
+Seeds: ``seed`` seeds a numpy Generator; each ``reset`` draws an episode seed from it for SUMO
+(departures, driver imperfection): the same seed gives the same episodes (tested). SMARTS draws
+SUMO's seed from Python's global ``random``, seeded for the reset only and then restored.
 
-Robustness: SUMO runs as a child process per env (SMARTS picks a free port and retries on a
-clash). ``close()`` (also called on an exception or Ctrl-C inside ``step``/``reset``, when the env
-is garbage collected and at interpreter exit) destroys the simulator and kills and reaps every SUMO
-process this env started. If SUMO dies during an episode, the remaining agents are truncated
-(``infos[agent]["sumo_crashed"] = True``) and the next ``reset`` starts a fresh simulator; if it
-cannot be started at ``reset`` after one retry, :class:`SumoError` says why. If the Python process
-is killed outright, SUMO ends by itself when its TraCI connection drops (checked). A copy of the
-env (``copy``/``pickle``, as SuperSuit's ``concat_vec_envs_v1`` makes) starts its own simulator.
+Robustness: each env runs its own SUMO child process. ``close()`` (also on an exception or Ctrl-C
+in ``step``/``reset``, on garbage collection and at exit) kills and reaps every SUMO process it
+started. If SUMO dies mid-episode, the remaining agents are truncated (``infos[agent]
+["sumo_crashed"]``) and the next ``reset`` starts a fresh one (:class:`SumoError` if it cannot).
+A killed Python process takes SUMO with it (its TraCI connection drops); a copy or unpickled env
+(SuperSuit's ``concat_vec_envs_v1``) starts its own simulator.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import tempfile
@@ -58,6 +55,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from marlbench.envs.smarts_intersection import features as F
+from marlbench.envs.smarts_intersection.goals import reached_destination
 from marlbench.envs.smarts_intersection.scenario import TRAFFIC_RATES, IntersectionLayout, build_scenario
 from marlbench.envs.smarts_intersection.sumo import SumoError, SumoProcesses, finalize, sumo_binary_for_smarts
 from marlbench.errors import ConfigError
@@ -87,6 +85,8 @@ class SmartsIntersectionEnv(ParallelEnv):
         bev: bool = False,
         max_steps: int = 300,
         cruise_speed: float = 10.0,
+        slow_speed: float = 0.0,
+        goal: str = "any-lane",
         progress_weight: float = 0.1,
         collision_penalty: float = 10.0,
         off_road_penalty: float = 10.0,
@@ -100,8 +100,10 @@ class SmartsIntersectionEnv(ParallelEnv):
             raise ConfigError(f"action={action!r} is not an action space", "choose discrete or continuous")
         if max_steps < 1:
             raise ConfigError(f"max_steps={max_steps} must be at least 1")
-        if cruise_speed <= 0:
-            raise ConfigError(f"cruise_speed={cruise_speed} must be positive (m/s)")
+        if not 0 < cruise_speed <= 30:
+            raise ConfigError(f"cruise_speed={cruise_speed} must lie in (0, 30] m/s", "e.g. cruise_speed=10")
+        if not 0 <= slow_speed < cruise_speed:
+            raise ConfigError(f"slow_speed={slow_speed} must lie in [0, cruise_speed)", "e.g. slow_speed=0")
         self._sumo_binary = sumo_binary_for_smarts()
         self.render_mode = None
         self.traffic = traffic
@@ -109,6 +111,8 @@ class SmartsIntersectionEnv(ParallelEnv):
         self.bev = bev
         self.max_steps = int(max_steps)
         self.cruise_speed = float(cruise_speed)
+        self.slow_speed = float(slow_speed)
+        self.goal = goal
         self.weights = F.RewardWeights(progress_weight, collision_penalty, off_road_penalty, goal_bonus)
         self.layout = layout or IntersectionLayout()
         self._built = build_scenario(self.layout, root=Path(cache_dir) if cache_dir else None)
@@ -209,6 +213,7 @@ class SmartsIntersectionEnv(ParallelEnv):
         time_up = self._steps >= self.max_steps
 
         obs_out, rewards, terminated, truncated, infos = {}, {}, {}, {}, {}
+        completed: list[str] = []
         for agent in live:
             observation = observations.get(agent)
             info: dict[str, Any] = {}
@@ -220,6 +225,9 @@ class SmartsIntersectionEnv(ParallelEnv):
                 self._frames[agent].append(self._frame(observation))
                 outcome = F.StepOutcome.from_observation(observation)
                 done = bool(dones.get(agent, False))
+                if not done and self._completed(agent, observation):
+                    outcome, done = dataclasses.replace(outcome, reached_goal=True), True
+                    completed.append(agent)
             terms = F.reward_terms(outcome, self.weights)
             record = self._episode[agent]
             record["distance_travelled"] += outcome.progress
@@ -238,7 +246,22 @@ class SmartsIntersectionEnv(ParallelEnv):
                 info["episode_metrics"] = dict(record)
             infos[agent] = info
         self.agents = [a for a in live if not (terminated[a] or truncated[a])]
+        if completed and self._procs.sim is not None:
+            # SMARTS removes agents it saw finish; these finished by the any-lane rule (.goals)
+            self._procs.sim._teardown_done_agents_and_vehicles(dict.fromkeys(completed, True))
         return obs_out, rewards, terminated, truncated, infos
+
+    def _completed(self, agent: str, observation: Any) -> bool:
+        """Whether ``agent`` reached its destination arm's goal region in another lane (.goals)."""
+        if self.goal != "any-lane" or self._procs.sim is None:
+            return False
+        route = self.layout.ego_routes[self.possible_agents.index(agent)]
+        return reached_destination(
+            observation.ego_vehicle_state,
+            self._procs.sim.road_map,
+            f"{route.destination}-out",
+            self.layout.ego_goal_offset,
+        )
 
     def close(self) -> None:
         """Stop SMARTS and every SUMO process of this env; safe to call more than once."""
@@ -256,7 +279,7 @@ class SmartsIntersectionEnv(ParallelEnv):
             index = int(np.asarray(action).reshape(-1)[0]) if np.ndim(action) else int(action)
             if not 0 <= index < len(DISCRETE_ACTIONS):
                 raise ValueError(f"action {index} is outside Discrete({len(DISCRETE_ACTIONS)})")
-            speed = 0.0 if index == 1 else self.cruise_speed
+            speed = self.slow_speed if index == 1 else self.cruise_speed
             lane_change = {2: 1, 3: -1}.get(index, 0)
             return (speed, lane_change)
         value = np.clip(np.asarray(action, dtype=np.float64).reshape(3), [0.0, 0.0, -1.0], [1.0, 1.0, 1.0])

@@ -156,7 +156,7 @@ def find_sumo_tool(name: str) -> Path:
     looked = ", ".join(str(c) for c in candidates)
     raise ConfigError(
         f"SUMO's '{name}' was not found (looked in {looked})",
-        "install SUMO with: pip install 'smarts[sumo]==2.0.1' (it brings eclipse-sumo), "
+        'install SUMO with: pip install "marlbench[smarts]" (it brings eclipse-sumo), '
         "or put SUMO's bin/ directory on PATH",
     )
 

@@ -65,13 +65,13 @@ def sumo_binary_for_smarts() -> Path:
     except ImportError as exc:
         raise ConfigError(
             f"smarts-intersection needs SMARTS with SUMO ({exc})",
-            "install them with: pip install 'smarts[sumo]==2.0.1'",
+            'install them with: pip install "marlbench[smarts]" (SMARTS 2.0.1 with SUMO)',
         ) from None
     binary = Path(sumo_utils.SUMO_PATH) / "bin" / "sumo"
     if not binary.is_file():
         raise ConfigError(
             f"SMARTS starts SUMO as {binary}, which does not exist",
-            "install SUMO with: pip install eclipse-sumo (part of smarts[sumo]), "
+            'install SUMO with: pip install "marlbench[smarts]" (it brings eclipse-sumo), '
             "or set SUMO_HOME to a SUMO installation",
         )
     return binary
