@@ -7,6 +7,7 @@ Machine output (tables in ``--format csv`` and the like, figure paths) goes to s
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -85,16 +86,26 @@ def check_jobs(jobs: int) -> None:
         fail(f"--jobs {jobs} must be at least 1", "use --jobs 1 for one run at a time")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM handler: raise KeyboardInterrupt, so the run checkpoints and is marked interrupted."""
+    raise KeyboardInterrupt
+
+
 def with_progress(
     work: Callable[[Any], list[dict[str, Any]]], interrupted: str | Callable[[], str]
 ) -> list[dict[str, Any]]:
-    """``work(bars)`` under Rich progress bars on stderr; Ctrl-C prints ``interrupted`` (a text, or a
-    function that writes it once the runs have marked themselves) and exits 130."""
-    with api.progress_bars() as bars:
-        try:
-            return work(bars)
-        except KeyboardInterrupt:
-            pass
+    """``work(bars)`` under Rich progress bars on stderr; Ctrl-C (or SIGTERM, as a batch scheduler
+    sends) prints ``interrupted`` (a text, or a function that writes it once the runs have marked
+    themselves) and exits 130."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # what schedulers send: handled as Ctrl-C
+    try:
+        with api.progress_bars() as bars:
+            try:
+                return work(bars)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     text = interrupted() if callable(interrupted) else interrupted
     console().print(f"[yellow]interrupted:[/] {text}", soft_wrap=True, markup=False)
     raise typer.Exit(130)

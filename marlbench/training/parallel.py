@@ -59,9 +59,14 @@ def _init_worker(events: Any, parent_pid: int) -> None:
 
             pr_set_pdeathsig = 1
             ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT, 0, 0, 0)
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM to the group: as Ctrl-C
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os.kill(os.getpid(), signal.SIGINT)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watchdog").start()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _watch_parent(parent_pid: int, poll: float = 0.5) -> None:
