@@ -23,7 +23,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "config": {"cli", "api", "training", "reports", "presets"},
     "algos": {"cli", "api", "training", "reports", "presets", "config"},
 }
-BOTTOM = {"replay", "sumtree", "nets", "envs", "ledger", "values", "errors"}
+BOTTOM = {"replay", "sumtree", "nets", "envs", "ledger", "values", "errors", "paths"}
 ABOVE_BOTTOM = {"cli", "api", "training", "reports", "presets", "config", "algos"}
 
 

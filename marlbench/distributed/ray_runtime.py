@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from marlbench.errors import ConfigError
+from marlbench.paths import cache_root
 
 INSTALL_FIX = 'install it with: pip install "marlbench[ray]"'
 MAX_TEMP_DIR_CHARS = 50
@@ -47,12 +48,6 @@ def import_ray() -> Any:
     except ImportError:
         raise ConfigError("distributed training needs Ray, which is not installed", INSTALL_FIX) from None
     return ray
-
-
-def cache_root() -> Path:
-    """``$MARLBENCH_CACHE`` or ``~/.cache/marlbench`` (where marlbench keeps what it can rebuild)."""
-    base = os.environ.get("MARLBENCH_CACHE")
-    return Path(base).expanduser() if base else Path.home() / ".cache" / "marlbench"
 
 
 def address_from_env(explicit: str | None = None) -> str:

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from marlbench import paths
 from marlbench.errors import ConfigError
 
 ARMS: tuple[str, ...] = ("N", "E", "S", "W")
@@ -129,8 +130,7 @@ def _tool_versions() -> dict[str, str]:
 
 def cache_root() -> Path:
     """``$MARLBENCH_CACHE/smarts`` or ``~/.cache/marlbench/smarts``."""
-    base = os.environ.get("MARLBENCH_CACHE")
-    return (Path(base).expanduser() if base else Path.home() / ".cache" / "marlbench") / "smarts"
+    return paths.cache_root() / "smarts"
 
 
 def find_sumo_tool(name: str) -> Path:
