@@ -7,7 +7,8 @@ and scenario cache):
 2. ``marlbench train ppo --env smarts-intersection --env-opt traffic=high --steps 256``;
 3. ``marlbench evaluate MADDPG_RUN --episodes 2 --env-opt traffic=high``;
 
-and records after each command which SUMO processes of this test are still alive. The tests then
+(1 and 2 side by side) and records after the trainings and after the evaluation which SUMO
+processes of this test are still alive. The tests then
 check the ledger: per-agent episodes of the four egos with their metrics and rewards that add up,
 the high-traffic evaluation with its options, rates consistent with the metric columns, and no
 SUMO process left behind. Episodes are capped at 150 steps (``max_steps``) to keep it short.
@@ -17,6 +18,7 @@ A unit test with a fake simulator checks the reset's wait for egos whose spawn S
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -109,9 +111,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     marker = f"MARLBENCH_CACHE={cache}".encode()
     results: dict[str, subprocess.CompletedProcess[str]] = {}
     survivors: dict[str, list[int]] = {}
-    for name, args in COMMANDS.items():
-        results[name] = marlbench(args, env)
-        survivors[name] = our_sumo_processes(marker)
+    # the two trainings side by side (two SUMO processes at once), as two users' runs would be,
+    # on a scenario built once beforehand (two processes building one cache entry would race)
+    from marlbench.envs.smarts_intersection.scenario import build_scenario
+
+    build_scenario(root=cache / "smarts", log=lambda line: None)
+    with concurrent.futures.ThreadPoolExecutor(len(COMMANDS)) as pool:
+        futures = {name: pool.submit(marlbench, args, env) for name, args in COMMANDS.items()}
+        results.update({name: future.result() for name, future in futures.items()})
+    survivors["train"] = our_sumo_processes(marker)
     ledger = Ledger(root / "ledger")
     runs = ledger.runs().set_index("algo")
     maddpg_id = str(runs.loc["maddpg", "run_id"]) if "maddpg" in runs.index else "missing"
@@ -213,7 +221,7 @@ def test_evaluate_with_high_traffic_stores_its_options_and_consistent_rates(trai
 
 @pytest.mark.slow
 def test_no_sumo_process_survives_any_command(trained: dict[str, Any]) -> None:
-    assert trained["survivors"] == {"maddpg": [], "ppo": [], "evaluate": []}
+    assert trained["survivors"] == {"train": [], "evaluate": []}
     assert our_sumo_processes(trained["marker"]) == []
 
 
@@ -272,7 +280,8 @@ def test_two_smarts_runs_side_by_side(tmp_path: Path) -> None:
         "MARLBENCH_CACHE": str(cache),
         "MARLBENCH_THREADS": "1",
     }
-    result = marlbench([*COMMANDS["maddpg"], "--seeds", "2", "--jobs", "2"], env)
+    short = [*COMMANDS["maddpg"], "--steps", "200"]  # a later --steps wins: one episode per run
+    result = marlbench([*short, "--seeds", "2", "--jobs", "2"], env)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-3000:]}"
     ledger = Ledger(tmp_path / "ledger")
     runs = ledger.runs()

@@ -48,6 +48,10 @@ pursuit for the CNN learners. The rest of the matrix is marked slow (``make test
 OWN_TEST: dict[str, str] = {"maddpg-distributed": "starts Ray: tests/test_distributed.py trains it"}
 """Algorithms the matrix leaves to their own test module."""
 
+PARTICLE_SB3_ENV = "cn-v1"
+"""The particle task SB3 baselines run on: the four tasks share one core and one SB3 wrapper path,
+so the other three train the in-repo learners (which read each task's own state and roles) only."""
+
 
 def pairs() -> list:
     out = []
@@ -92,6 +96,14 @@ def test_algorithm_on_environment(algo: str, env: str, ledger) -> None:
         pytest.skip(NOT_RUN[env])
     if env in ONE_ALGO and ONE_ALGO[env] != algo:
         pytest.skip(f"{env} is slow to run: the smoke test trains {ONE_ALGO[env]} on it only")
+    if (
+        spec.family == "particles"
+        and env != PARTICLE_SB3_ENV
+        and "shared weights" in all_algos()[algo].source
+    ):
+        pytest.skip(
+            f"SB3 baselines share one wrapper path on the particle tasks: {PARTICLE_SB3_ENV} runs {algo}"
+        )
     needed = NEEDS.get(spec.family)
     if needed and importlib.util.find_spec(needed) is None:
         pytest.skip(f"{env} needs the optional package {needed}")
