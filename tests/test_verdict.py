@@ -374,3 +374,12 @@ def test_verdict_cli_errors_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["verdict"]).exit_code == 2
     assert runner.invoke(app, ["verdict", str(path), "--all"]).exit_code == 2
     assert runner.invoke(app, ["verdict", str(path), "--format", "xml"]).exit_code == 2
+
+
+def test_a_smoke_tier_never_reproduces_or_contradicts(ledger: Ledger, tmp_path: Path) -> None:
+    """Minutes of training check the pipeline; a clear difference there is not evidence for the paper."""
+    path = write_preset(tmp_path / "presets")
+    fill(ledger, [10, 11, 12, 13, 14], [1, 2, 3, 4, 5], tags="tier:smoke")
+    verdict = by_id(api.verdicts(ledger, str(path)))["new-beats-old"]
+    assert verdict.verdict == "inconclusive" and (verdict.low, verdict.high) == (1.0, 1.0)
+    assert any("smoke tier" in note and "reproduced at this budget" in note for note in verdict.notes)

@@ -186,4 +186,15 @@ def results_page(ledger: Any, *, command: str = "marlbench results") -> tuple[st
             drawn.append((file, figure))
             files.append(file)
         sections.append(replace(p, figures=tuple(files)))
-    return page(sections, machine_words(), str(ledger.root), command), drawn
+    return page(sections, machine_words(), _shown(ledger.root), command), drawn
+
+
+def _shown(root: Any) -> str:
+    """The ledger's path relative to the working directory when it lies inside it (a page that is
+    committed must not name one machine's absolute paths)."""
+    from pathlib import Path
+
+    try:
+        return str(Path(root).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(root)

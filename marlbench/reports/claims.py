@@ -354,6 +354,10 @@ def evaluate_claim(
         verdict, value, low, high = results[0].verdict, results[0].value, results[0].low, results[0].high
     if claim.statistic == "describe":
         verdict = "reported"
+    elif budget == "tier smoke" and verdict in ("reproduced", "contradicted"):
+        # the smoke tier checks the pipeline in minutes: what it shows is not evidence about a paper
+        notes.append(f"smoke tier: a pipeline check, too short to count ({verdict} at this budget)")
+        verdict = "inconclusive"
     if not np.isfinite(low):
         notes.append("an arm has fewer than 2 runs: no interval")
     return Verdict(
