@@ -134,3 +134,34 @@ def test_an_algorithm_keeps_its_colour_whatever_else_a_figure_shows() -> None:
         palette(["maddpg/per-rank", "ppo"])["maddpg/per-rank"]
         == palette(["maddpg/per-rank"])["maddpg/per-rank"]
     )
+
+
+def test_load_policy_acts_like_the_trained_run(ledger) -> None:
+    """api.load_policy rebuilds a run from its checkpoint: its actions are the run's own policy's."""
+    row = api.train(
+        "maddpg", env="mpe-spread", steps=300, eval_episodes=1, ledger=ledger,
+        hyperparams={"learning_starts": 64, "batch_size": 32, "learn_every": 10, "hidden_size": 16},
+    )  # fmt: skip
+    policy = api.load_policy(row["run_id"], ledger=ledger)
+    try:
+        env = policy.make_env(seed=5)
+        obs, _ = env.reset(seed=5)
+        actions = policy.act(obs)
+        assert set(actions) == set(policy.agents) == set(obs)
+        # one episode on the seed of the run's final evaluation (10_000 for seed 0) gives its returns
+        obs, _ = env.reset(seed=10_000)
+        returns = dict.fromkeys(obs, 0.0)
+        while env.agents:
+            obs, rewards, _, _, _ = env.step(policy.act(obs))
+            for agent, reward in rewards.items():
+                returns[agent] += reward
+        first = ledger.last_eval(row["run_id"]).query("episode == 0").set_index("agent")["reward"]
+        assert returns == pytest.approx(first.to_dict(), abs=1e-4)
+        untrained = api.load_policy(_random_run(ledger)["run_id"], ledger=ledger)
+        assert untrained.spec.algo == "random" and policy.spec.algo == "maddpg"
+        weights = policy.algo.actor.state_dict()
+        assert any(v.abs().sum() > 0 for v in weights.values())
+    finally:
+        policy.close()
+    with pytest.raises(Exception, match="no run"):
+        api.load_policy("nosuch-run", ledger=ledger)

@@ -33,6 +33,7 @@ from marlbench.api.distributed import distributed_run, run_planned_on_ray, use_r
 from marlbench.api.experiments import (
     adopt_twins,
     evaluate,
+    load_policy,
     make_specs,
     open_ledger,
     parse_pairs,
@@ -98,6 +99,7 @@ __all__ = [
     "distributed_run",
     "draw_figure",
     "evaluate",
+    "load_policy",
     "export_tensorboard",
     "figure_options",
     "figure_preset",

@@ -209,6 +209,21 @@ def evaluate(
     return evaluate_run(ledger, run_id, episodes, env_overrides)
 
 
+def load_policy(run_id: str, *, ledger: Any = None, env: str = "", trust_ledger: bool = False) -> Any:
+    """The trained policy of a run, from its last checkpoint: a
+    :class:`~marlbench.training.reevaluate.LoadedRun` with ``act(observations)`` ->
+    ``{agent: action}``, ``make_env(seed)`` for its environment and ``close()``.
+
+    ``env`` / ``trust_ledger`` as for :func:`evaluate` (a ledger's import-path env is not imported
+    unless named again).
+    """
+    from marlbench.training.reevaluate import load_run
+
+    ledger = ledger if ledger is not None else open_ledger()
+    check_ledger_env(ledger.get_run(run_id), env, trust_ledger)
+    return load_run(ledger, run_id, "loaded")
+
+
 def check_ledger_env(row: Mapping[str, Any], env: str, trust_ledger: bool) -> None:
     """A ledger can come from elsewhere: an environment it names by import path (``module:factory``)
     is imported (its code run) only when the user names it again (``env``) or trusts the ledger."""

@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from marlbench.config import RunSpec
 from marlbench.envs.wrap import DEAD
-from marlbench.errors import ConfigError, LedgerError
+from marlbench.errors import ConfigError
 
 KINDS = ("particles", "grid", "frame")
 """What a snapshot can hold (see the module docstring)."""
@@ -151,27 +150,14 @@ def play_run(ledger: Any, run_id: str, episodes: int = 1, max_steps: int | None 
 
     ``max_steps`` caps each episode (default: the env's evaluation cap).
     """
-    from marlbench.algos import build
-    from marlbench.algos.base import optional_hook
-    from marlbench.config import resolve
     from marlbench.training.evaluation import evaluation_env, max_episode_steps
-    from marlbench.training.runner import seed_everything
+    from marlbench.training.reevaluate import load_run
 
     if episodes < 1:
         raise ConfigError(f"--episodes {episodes} must be at least 1", "e.g. --episodes 1")
-    row = ledger.get_run(run_id)
-    if not row.get("checkpoint"):
-        raise LedgerError(
-            f"run '{row['run_id']}' has no checkpoint (status {row['status']})",
-            "only runs that finished or were interrupted after a checkpoint can be rendered",
-        )
-    checkpoint = ledger.saved_checkpoint(row)
-    spec = RunSpec.from_json(row["config"])
-    resolved = resolve(spec)
-    seed_everything(spec.seed)
-    algo = build(resolved.algo, resolved.env, resolved.config, spec.seed, spec.device)
+    loaded = load_run(ledger, run_id, "rendered")
+    row, spec, resolved, algo = loaded.row, loaded.spec, loaded.resolved, loaded.algo
     try:
-        algo.load(checkpoint)
         env = evaluation_env(algo, resolved.env, 3_000_003 + spec.seed)
         try:
             cap = max_episode_steps(resolved.env.spec, resolved.env.options)
@@ -180,7 +166,5 @@ def play_run(ledger: Any, run_id: str, episodes: int = 1, max_steps: int | None 
         finally:
             env.close()
     finally:
-        close = optional_hook(algo, "close")
-        if close is not None:
-            close()
+        loaded.close()
     return Playback(str(row["run_id"]), spec.env, shots)

@@ -15,6 +15,62 @@ from marlbench.envs.array import EpisodeRecord
 from marlbench.errors import LedgerError
 
 
+@dataclass
+class LoadedRun:
+    """A run rebuilt from its last checkpoint: its ledger row, spec, resolved settings and algorithm."""
+
+    row: dict[str, Any]
+    spec: RunSpec
+    resolved: Any
+    algo: Any
+
+    @property
+    def agents(self) -> list[str]:
+        """The agents of the run's environment (the keys :meth:`act` expects)."""
+        return list(self.make_env().possible_agents)
+
+    def make_env(self, seed: int | None = None) -> Any:
+        """A fresh PettingZoo ParallelEnv of the run's environment and options, seeded."""
+        return self.resolved.env.make(seed=seed)
+
+    def act(self, observations: Mapping[str, Any], deterministic: bool = True) -> dict[str, Any]:
+        """The policy's actions for ``{agent: observation}`` (deterministic by default)."""
+        return self.algo.act(observations, deterministic=deterministic)
+
+    def close(self) -> None:
+        """Release the algorithm's env copies and workers, if it holds any."""
+        from marlbench.algos.base import optional_hook
+
+        close = optional_hook(self.algo, "close")
+        if close is not None:
+            close()
+
+
+def load_run(ledger: Any, run_id: str, purpose: str = "evaluated") -> LoadedRun:
+    """Rebuild run ``run_id``'s algorithm and load its last checkpoint (validated before use).
+
+    LedgerError when the run has no checkpoint; the checkpoint is only read from the run's own
+    folder in the ledger (:meth:`Ledger.saved_checkpoint`) and loaded without unpickling objects.
+    """
+    from marlbench.algos import build
+    from marlbench.config import resolve
+    from marlbench.training.runner import load_checkpoint, seed_everything
+
+    row = ledger.get_run(run_id)
+    if not row.get("checkpoint"):
+        raise LedgerError(
+            f"run '{row['run_id']}' has no checkpoint (status {row['status']})",
+            f"only runs that finished or were interrupted after a checkpoint can be {purpose}",
+        )
+    checkpoint = ledger.saved_checkpoint(row)
+    spec = RunSpec.from_json(row["config"])
+    resolved = resolve(spec)
+    seed_everything(spec.seed)
+    algo = build(resolved.algo, resolved.env, resolved.config, spec.seed, spec.device)
+    load_checkpoint(algo, checkpoint, row["run_id"])
+    return LoadedRun(row, spec, resolved, algo)
+
+
 def evaluate_run(
     ledger: Any, run_id: str, episodes: int, env_overrides: Mapping[str, str] | None = None
 ) -> Reevaluation:
@@ -23,26 +79,11 @@ def evaluate_run(
     ``env_overrides`` changes env options for this evaluation only (e.g. ``traffic=high``); they are
     stored in the rows' ``env_options`` column. Returns the per-agent (and team) results.
     """
-    from marlbench.algos import build
-    from marlbench.algos.base import optional_hook
-    from marlbench.config import resolve
     from marlbench.training.evaluation import episode_rows, evaluate, evaluation_env, max_episode_steps
-    from marlbench.training.runner import load_checkpoint, seed_everything
 
-    row = ledger.get_run(run_id)
-    if not row.get("checkpoint"):
-        raise LedgerError(
-            f"run '{row['run_id']}' has no checkpoint (status {row['status']})",
-            "only runs that finished or were interrupted after a checkpoint can be evaluated",
-        )
-    checkpoint = ledger.saved_checkpoint(row)
-    spec = RunSpec.from_json(row["config"])
-    resolved = resolve(spec)
-    algo_spec, env_ctx, config = resolved.algo, resolved.env, resolved.config
+    loaded = load_run(ledger, run_id)
+    row, spec, algo, env_ctx = loaded.row, loaded.spec, loaded.algo, loaded.resolved.env
     eval_options = env_ctx.spec.resolve_options({**spec.resolved["env_options"], **(env_overrides or {})})
-    seed_everything(spec.seed)
-    algo = build(algo_spec, env_ctx, config, spec.seed, spec.device)
-    load_checkpoint(algo, checkpoint, row["run_id"])
     env_ctx.options = eval_options
     env = evaluation_env(algo, env_ctx, 2_000_003 + spec.seed)
     try:
@@ -50,9 +91,7 @@ def evaluate_run(
         records = evaluate(algo, env, episodes, 20_000 * (spec.seed + 1), max_steps)
     finally:
         env.close()
-        close = optional_hook(algo, "close")
-        if close is not None:
-            close()
+        loaded.close()
     previous = ledger.evals([row["run_id"]])
     eval_id = int(previous["eval_id"].max()) + 1 if len(previous) else 0
     rows: list[dict[str, Any]] = []
