@@ -85,3 +85,26 @@ def test_the_page_follows_the_ledger(tmp_path: Path) -> None:
     ledger2 = Ledger(tmp_path / "ledger2", create=True)
     lbs_runs(ledger2, [10, 11, 12, 13, 14], [30, 31, 32, 33, 34])
     assert "| contradicted | 0 | [0, 0] |" in row(regenerate(ledger2.root, tmp_path / "r2"), "lbs-beats-idqn")
+
+
+def test_figures_show_one_tier_the_largest(tmp_path: Path) -> None:
+    """A smoke curve beside a night one would draw two experiments as one: the page draws the night tier."""
+    from marlbench import api
+    from marlbench.api.verdicts import _largest_tier
+    from marlbench.reports.figures import get_figure
+
+    ledger = Ledger(tmp_path / "ledger")
+    lbs_runs(ledger, [5, 6], [1, 2])
+    for variant in ("lbs", "idqn"):
+        put_run(
+            ledger, f"smoke-{variant}", variant, 0, dict.fromkeys(AGENTS, 0.0), preset="lbs-pursuit",
+            steps=1_500, tags="tier:smoke", algo=variant,
+        )  # fmt: skip
+    assert _largest_tier(ledger, "lbs-pursuit") == "night"
+    figure = get_figure("learning-curves")  # the fixture's runs are on mpe-spread, not pursuit
+    night = figure.select(ledger.runs(), api.figure_options(preset="lbs-pursuit", tier="night"))
+    smoke = figure.select(ledger.runs(), api.figure_options(preset="lbs-pursuit", tier="smoke"))
+    assert set(night["run_id"]) == {"lbs-0", "lbs-1", "idqn-0", "idqn-1"}
+    assert set(smoke["run_id"]) == {"smoke-lbs", "smoke-idqn"}
+    assert figure.select(ledger.runs(), api.figure_options(tier="paper")).empty  # no untagged runs
+    assert len(figure.select(ledger.runs(), api.figure_options(preset="lbs-pursuit"))) == 6

@@ -164,6 +164,7 @@ def figure_options(
     aggregate: str = "per-agent",
     source: str | None = None,
     runs: str | Sequence[str] | None = None,
+    tier: str | None = None,
 ) -> Any:
     """Checked :class:`~marlbench.reports.figures.FigureOptions`; ConfigError for a bad choice.
 
@@ -182,6 +183,7 @@ def figure_options(
         aggregate=aggregate,
         source=source,
         runs=split_list(runs),
+        tier=tier,
     )
 
 
@@ -259,7 +261,10 @@ def draw_figure(ledger: Any, name: str, options: Any) -> DrawnFigure:
     algos = "+".join(a.replace("/", "_") for a in options.algos)
     aggregate = options.aggregate if options.aggregate != "per-agent" else ""
     runs = "+".join(options.runs)[:60]
+    tier = f"tier-{options.tier}" if options.tier else ""
     suffix = [
-        x for x in (None if chosen.needs.preset else options.preset, options.env, algos, aggregate, runs) if x
+        x
+        for x in (None if chosen.needs.preset else options.preset, options.env, algos, aggregate, runs, tier)
+        if x
     ]
     return DrawnFigure(chosen.draw(data, options), "-".join([chosen.name, *suffix]))

@@ -178,15 +178,28 @@ def results_page(ledger: Any, *, command: str = "marlbench results") -> tuple[st
     has_runs = ledger.root.is_dir() and len(ledger.runs()) > 0
     for p in items:
         files: list[str] = []
+        tier = _largest_tier(ledger, p.preset) if has_runs else None
         for file, name, env in _figures_to_draw(load_preset(p.preset)) if has_runs else []:
             try:
-                figure = draw_figure(ledger, name, figure_options(preset=p.preset, env=env))
+                figure = draw_figure(ledger, name, figure_options(preset=p.preset, env=env, tier=tier))
             except (MarlbenchError, ValueError, KeyError):
                 continue  # no runs for it yet
             drawn.append((file, figure))
             files.append(file)
         sections.append(replace(p, figures=tuple(files)))
     return page(sections, machine_words(), _shown(ledger.root), command), drawn
+
+
+def _largest_tier(ledger: Any, preset: str) -> str | None:
+    """The largest budget tier with finished runs of ``preset``: the figures show that tier only
+    (a smoke curve beside a night one would make one figure of two experiments)."""
+    runs = ledger.runs()
+    mine = runs[(runs["preset"] == preset) & (runs["status"] == "finished")]
+    tags = {t for tags in mine["tags"].fillna("") for t in str(tags).split(",") if t.startswith("tier:")}
+    untagged = any("tier:" not in str(tags) for tags in mine["tags"].fillna(""))
+    if untagged:
+        return "paper"
+    return next((t for t in ("night", "smoke") if f"tier:{t}" in tags), None)
 
 
 def _shown(root: Any) -> str:

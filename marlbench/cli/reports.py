@@ -92,6 +92,9 @@ def report(
     run: Annotated[
         list[str] | None, typer.Option("--run", help="Only this run (id or prefix; repeatable): diagnostics.")
     ] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="Only runs of this budget tier: smoke, night or paper (no tier tag).")
+    ] = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -104,7 +107,7 @@ def report(
 ) -> None:
     """Draw a paper figure (or learning curves) from the ledger: PNG and PDF in --out, paths printed."""
     options = api.figure_options(
-        env=env, algos=algo, preset=preset, aggregate=aggregate, source=source, runs=run
+        env=env, algos=algo, preset=preset, aggregate=aggregate, source=source, runs=run, tier=tier
     )
     book = api.open_ledger(ledger)
     if list_ or not figure:

@@ -71,6 +71,8 @@ class FigureOptions:
     """Intervals of the step axis for training-episode curves."""
     runs: list[str] = field(default_factory=list)
     """Only these runs (ids or unique prefixes), for figures of named runs (``diagnostics``)."""
+    tier: str | None = None
+    """Only runs of this budget tier (``tier:<name>`` tag); ``paper``: runs without a tier tag."""
 
 
 @dataclass
@@ -125,6 +127,15 @@ class Figure:
             preset=self.needs.preset or options.preset,
             variants=self.needs.variants,
         )
+        if options.tier:
+            tiers = (
+                runs["tags"]
+                .fillna("")
+                .map(
+                    lambda tags: next((t[5:] for t in str(tags).split(",") if t.startswith("tier:")), "paper")
+                )
+            )
+            runs = runs[tiers == options.tier]
         return runs
 
     def command(self, options: FigureOptions) -> str:
