@@ -143,43 +143,23 @@ def test_action_kind_mismatch_refused_before_building() -> None:
         all_algos()["dqn"].check_env(ctx)
 
 
-def random_policy_return(episodes: int, first_seed: int) -> float:
-    """Mean per-agent return of uniformly random actions on mpe-spread, on the given reset seeds."""
-    env = get_spec("mpe-spread").make(seed=0)
-    rng = np.random.default_rng(0)
-    totals = []
-    for i in range(episodes):
-        env.reset(seed=first_seed + i)
-        total = 0.0
-        while env.agents:
-            _, rewards, *_ = env.step({a: int(rng.integers(5)) for a in env.agents})
-            total += float(np.mean(list(rewards.values())))
-        totals.append(total)
-    return float(np.mean(totals))
-
-
 @pytest.mark.slow
 def test_shared_ppo_beats_random_on_spread(ledger) -> None:
-    """Shared-weight PPO, 100k env steps, seed 0: evaluation return beats random by at least 2.0.
+    """Shared-weight PPO on 2-agent spread, 40k env steps, seed 0: beats the random policy by 2.5.
 
-    Measured when written: trained -22.7, random -26.6 per agent per episode (50 episodes, the same
-    reset seeds for both). SB3's default PPO settings do not move off random within this budget;
-    shorter rollouts, more env copies and lr 1e-3 do.
+    Measured when written: trained -17.6, random -22.6 per agent per episode (50 evaluation episodes,
+    the same start states for both: the runner's evaluation seeds depend only on the run's seed).
+    SB3's default PPO settings do not move off random within this budget; shorter rollouts, more env
+    copies and lr 1e-3 do. (3 agents need about 100k steps for the same margin.)
     """
-    hyper = {"n_steps": 128, "n_envs": 8, "batch_size": 512, "learning_rate": 1e-3}
-    row = api.train(
-        "ppo",
-        env="mpe-spread",
-        steps=100_000,
-        seed=0,
-        ledger=ledger,
-        hyperparams=hyper,
-        eval_episodes=50,
-        eval_every=100_000,
-    )
+    hyper = {"n_steps": 128, "n_envs": 8, "batch_size": 256, "learning_rate": 1e-3}
+    options = {"n_agents": 2}
+    common = {"env": "mpe-spread", "seed": 0, "ledger": ledger, "env_options": options, "eval_episodes": 50}
+    row = api.train("ppo", steps=40_000, hyperparams=hyper, eval_every=40_000, **common)
+    reference = api.train("random", steps=25, **common)
     trained = ledger.last_eval(row["run_id"])["reward"].mean()
-    random = random_policy_return(50, first_seed=10_000)  # the runner's evaluation seeds for seed 0
-    assert trained > random + 2.0, f"trained {trained:.2f} vs random {random:.2f}"
+    random = ledger.last_eval(reference["run_id"])["reward"].mean()
+    assert trained > random + 2.5, f"trained {trained:.2f} vs random {random:.2f}"
 
 
 def test_an_sb3_run_writes_nothing_to_the_temp_dir(ledger, tmp_path, monkeypatch) -> None:

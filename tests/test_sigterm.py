@@ -28,11 +28,10 @@ def test_sigterm_marks_the_run_interrupted_with_its_wall_time(tmp_path: Path) ->
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            episodes = list((ledger_dir / "episodes").glob("*/*.parquet")) if ledger_dir.exists() else []
-            if episodes:
-                break
-            time.sleep(0.5)
-        time.sleep(1.0)
+            if list((ledger_dir / "runs").glob("*.parquet")) if ledger_dir.exists() else []:
+                break  # the run row is written when training starts
+            time.sleep(0.2)
+        time.sleep(2.0)
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=120)
     finally:

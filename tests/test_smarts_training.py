@@ -268,25 +268,3 @@ def test_reset_waits_for_egos_spawned_late() -> None:
     assert sorted(_await(crashed, {"agent_0": "o"})) == AGENTS[:3]  # done while spawning: sits out
     never = FakeSim({"agent_3"}, delay=10_000)
     assert sorted(_await(never, {"agent_0": "o"})) == AGENTS[:3] and len(never.steps) == SPAWN_STEPS
-
-
-@pytest.mark.slow
-def test_two_smarts_runs_side_by_side(tmp_path: Path) -> None:
-    """``--seeds 2 --jobs 2``: two SMARTS runs in two processes at once, each with its own SUMO."""
-    cache = tmp_path / "cache"
-    env = {
-        **os.environ,
-        "MARLBENCH_LEDGER": str(tmp_path / "ledger"),
-        "MARLBENCH_CACHE": str(cache),
-        "MARLBENCH_THREADS": "1",
-    }
-    short = [*COMMANDS["maddpg"], "--steps", "200"]  # a later --steps wins: one episode per run
-    result = marlbench([*short, "--seeds", "2", "--jobs", "2"], env)
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-3000:]}"
-    ledger = Ledger(tmp_path / "ledger")
-    runs = ledger.runs()
-    assert sorted(runs["seed"]) == [0, 1] and set(runs["status"]) == {"finished"}
-    for run_id in runs["run_id"]:
-        episodes = ledger.episodes([run_id])
-        assert len(episodes) >= 4 and set(episodes["agent"]) == set(AGENTS)
-    assert our_sumo_processes(f"MARLBENCH_CACHE={cache}".encode()) == []
