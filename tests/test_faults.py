@@ -231,3 +231,22 @@ def test_evaluate_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monk
     )
     assert confirmed.exit_code == 0, confirmed.output
     assert marker.exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses /proc")
+def test_a_zombie_process_counts_as_ended() -> None:
+    """A run whose process died unreaped (a zombie: exists for kill(pid, 0)) reads as crashed."""
+    from marlbench.ledger.store import _pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # not waited for: it stays a zombie
+        state = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    try:
+        assert not _pid_alive(child.pid)
+        assert _pid_alive(os.getpid())
+    finally:
+        child.wait()

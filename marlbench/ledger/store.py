@@ -54,6 +54,7 @@ def _now() -> float:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is still running (a zombie, ended but not yet reaped, is not)."""
     if pid <= 0:
         return False
     try:
@@ -62,7 +63,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    try:  # an orphaned worker that died stays a zombie where nothing reaps it (e.g. in a container)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 class Ledger:
