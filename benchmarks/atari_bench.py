@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 import numpy as np
+from timing import NullRecorder  # benchmarks/ is on sys.path when a script runs
 
 POOL = 4096
 
@@ -56,17 +57,6 @@ def env_rate(env_name: str, seconds: float) -> tuple[float, float]:
     return result
 
 
-class _NullRecorder:
-    def tick(self, env_steps: int) -> None:
-        pass
-
-    def log_episodes(self, env_steps: int, episodes: list[Any]) -> None:
-        pass
-
-    def log_stats(self, env_steps: int, stats: Any) -> None:
-        pass
-
-
 def train_rate(algo: str, env_name: str, hyperparams: dict[str, Any], steps: int) -> tuple[float, float]:
     """SB3 training env steps per second (wall, CPU) of one configuration."""
     from marlbench.algos import build, get_algo
@@ -82,7 +72,7 @@ def train_rate(algo: str, env_name: str, hyperparams: dict[str, Any], steps: int
     config = resolve_config(algo_spec.config_cls(), overrides, algo)
     learner = build(algo_spec, EnvContext(spec, spec.resolve_options(), 0), config, 0)
     wall, cpu = time.perf_counter(), time.process_time()
-    learner.learn(steps, _NullRecorder())
+    learner.learn(steps, NullRecorder())
     result = (
         learner.steps_done / (time.perf_counter() - wall),
         learner.steps_done / (time.process_time() - cpu),

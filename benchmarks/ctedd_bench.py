@@ -19,35 +19,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from timing import Clock  # benchmarks/ is on sys.path when a script runs
+from timing import Clock, NullRecorder, median_ms  # benchmarks/ is on sys.path when a script runs
 
 from marlbench.algos.base import EnvContext
 from marlbench.algos.ctedd.distill import chronological_batches
 from marlbench.algos.ctedd.learner import CTEDD, CTEDDConfig
 from marlbench.algos.maddpg import MADDPG, MADDPGConfig
-from marlbench.envs.array import EpisodeRecord
 from marlbench.envs.registry import get_spec
-
-
-class NullRecorder:
-    def tick(self, env_steps: int) -> None:
-        pass
-
-    def log_episodes(self, env_steps: int, episodes: list[EpisodeRecord]) -> None:
-        pass
-
-    def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
-        pass
-
-    def log_evaluation(self, env_steps: int, records: list[EpisodeRecord], policy: str = "") -> int:
-        return 0
 
 
 def ctx() -> EnvContext:
@@ -62,16 +45,6 @@ def training_rate(algo: Any, steps: int) -> tuple[float, float]:
         algo.learn(start + steps, NullRecorder())
     done = algo.steps_done - start
     return done / clock.wall, done / clock.cpu
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times) * 1e3
 
 
 def maddpg_config(comm_dim: int) -> MADDPGConfig:

@@ -20,47 +20,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from timing import Clock  # benchmarks/ is on sys.path when a script runs
+from timing import Clock, NullRecorder, median_ms  # benchmarks/ is on sys.path when a script runs
 
 from marlbench.algos.base import EnvContext
 from marlbench.algos.maddpg import MADDPG, MADDPGConfig
-from marlbench.envs.array import EpisodeRecord
 from marlbench.envs.registry import get_spec
 from marlbench.nets import BatchedMLP, LoopMLP
-
-
-class NullRecorder:
-    def tick(self, env_steps: int) -> None:
-        pass
-
-    def log_episodes(self, env_steps: int, episodes: list[EpisodeRecord]) -> None:
-        pass
-
-    def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
-        pass
 
 
 def ctx(**options: Any) -> EnvContext:
     spec = get_spec("mpe-spread")
     return EnvContext(spec, spec.resolve_options(options), seed=0)
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median CPU milliseconds of ``fn`` (process time: robust to other processes on a shared machine)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times) * 1e3
 
 
 def raw_env_rate(steps: int, num_envs: int = 1, **options: Any) -> tuple[float, float]:

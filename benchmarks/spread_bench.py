@@ -20,31 +20,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
-from timing import Clock  # benchmarks/ is on sys.path when a script runs
+from timing import Clock, NullRecorder  # benchmarks/ is on sys.path when a script runs
 
 from marlbench.algos.base import EnvContext
 from marlbench.algos.maddpg import MADDPG, MADDPGConfig
-from marlbench.envs.array import EpisodeRecord
 from marlbench.envs.registry import get_spec
 
 BACKENDS = ("native", "mpe2")
-
-
-class NullRecorder:
-    def tick(self, env_steps: int) -> None:
-        pass
-
-    def log_episodes(self, env_steps: int, episodes: list[EpisodeRecord]) -> None:
-        pass
-
-    def log_stats(self, env_steps: int, stats: Mapping[str, float]) -> None:
-        pass
 
 
 def ctx(backend: str, **options: Any) -> EnvContext:

@@ -148,6 +148,8 @@ def _type_ok(value: Any, kind: str) -> bool:
         "array of 2 numbers": lambda: (
             isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)
         ),
+        "table": lambda: isinstance(value, dict),
+        "array of tables": lambda: isinstance(value, list) and all(isinstance(v, dict) for v in value),
         "table of tables": lambda: (
             isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
         ),
@@ -155,7 +157,8 @@ def _type_ok(value: Any, kind: str) -> bool:
     return checks[kind]()
 
 
-def _check(path: Path, where: str, data: Mapping[str, Any], allowed: Mapping[str, str]) -> None:
+def check_table(path: Path, where: str, data: Mapping[str, Any], allowed: Mapping[str, str]) -> None:
+    """Unknown keys and wrong types in one TOML table -> ConfigError naming the file and key."""
     for key, value in data.items():
         if key not in allowed:
             raise ConfigError(
@@ -164,7 +167,8 @@ def _check(path: Path, where: str, data: Mapping[str, Any], allowed: Mapping[str
             )
         if not _type_ok(value, allowed[key]):
             raise ConfigError(
-                f"preset {path}: key '{where}{key}' must be {allowed[key]}, not {value!r}",
+                f"preset {path}: key '{where}{key}' must be {allowed[key]},"
+                f" not {type(value).__name__} ({value!r})",
                 f"write it as a TOML {allowed[key]}",
             )
 
@@ -187,7 +191,7 @@ def parse_claims(path: Path, raw: Sequence[Mapping[str, Any]], variants: Sequenc
     claims: list[Claim] = []
     for i, item in enumerate(raw):
         where = f"claims[{i}]."
-        _check(path, where, item, CLAIM_KEYS)
+        check_table(path, where, item, CLAIM_KEYS)
         for key in ("id", "text", "a"):
             if key not in item:
                 raise ConfigError(f"preset {path}: '{where}{key}' is missing", f"set {where}{key}")
@@ -253,7 +257,7 @@ def parse_tiers(
         where = f"tiers.{name}."
         if not isinstance(item, dict):
             raise ConfigError(f"preset {path}: 'tiers.{name}' must be a table", f"write [tiers.{name}]")
-        _check(path, where, item, TIER_KEYS)
+        check_table(path, where, item, TIER_KEYS)
         for key in ("steps", "eval_every", "eval_episodes", "checkpoint_every"):
             if key in item and item[key] < (0 if key == "eval_episodes" else 1):
                 raise ConfigError(

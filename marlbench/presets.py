@@ -49,6 +49,7 @@ from marlbench.preset_parts import (
     Claim,
     Tier,
     check_runnable,  # noqa: F401  (re-exported: marlbench.presets.check_runnable)
+    check_table,
     parse_claims,
     parse_tiers,
     tier_budget,
@@ -249,35 +250,11 @@ def find_preset(name_or_path: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # loading and checking
 # ---------------------------------------------------------------------------------------------
-def _type_ok(value: Any, kind: str) -> bool:
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "table":
-        return isinstance(value, dict)
-    if kind == "array of tables":
-        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
-    if kind == "int or array of int":
-        ints = value if isinstance(value, list) else [value]
-        return all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
-    raise AssertionError(kind)
-
-
 def _check_table(path: Path, where: str, data: Mapping[str, Any], allowed: Mapping[str, str]) -> None:
-    """Unknown keys and wrong types in one TOML table -> ConfigError naming the file and key."""
+    """:func:`check_table`, plus scalar-only option tables and positive integers."""
+    check_table(path, where, data, allowed)
     for key, value in data.items():
         full = f"{where}{key}"
-        if key not in allowed:
-            raise ConfigError(
-                f"preset {path}: unknown key '{full}'",
-                f"{nearest(key, list(allowed))}valid keys there: {', '.join(allowed)}",
-            )
-        if not _type_ok(value, allowed[key]):
-            raise ConfigError(
-                f"preset {path}: key '{full}' must be {allowed[key]}, not {type(value).__name__} ({value!r})",
-                f"write it as a TOML {allowed[key]}",
-            )
         if key in ("env_options", "hyperparams"):
             for sub, item in value.items():
                 if not isinstance(item, _SCALAR):

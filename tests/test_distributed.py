@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import TINY
 from fakes import FakeRecorder
+from rollouts import mean_return
 from typer.testing import CliRunner
 
 from marlbench.algos.base import EnvContext
@@ -243,7 +244,6 @@ def test_distributed_maddpg_beats_a_random_policy(ray_session) -> None:
     shared 2-core machine the distributed learners made ~150 updates in 60 s there (-27 vs random
     -21 after 8k steps), so the learning check runs on the cheapest env that shows learning.
     """
-    from test_maddpg import _mean_eval_return
 
     spec = get_spec("match_env:make")
     ctx = EnvContext(spec, spec.resolve_options({}), seed=0)
@@ -253,8 +253,8 @@ def test_distributed_maddpg_beats_a_random_policy(ray_session) -> None:
     algo = DistributedMADDPG(ctx, config, seed=0)
     algo.learn(1_200, FakeRecorder())
     sampler_env = ctx.make(seed=0)
-    random_return = _mean_eval_return(lambda obs: {a: sampler_env.action_space(a).sample() for a in obs}, ctx)
-    learned_return = _mean_eval_return(algo.act, ctx)
+    random_return = mean_return(lambda obs: {a: sampler_env.action_space(a).sample() for a in obs}, ctx)
+    learned_return = mean_return(algo.act, ctx)
     assert sum(algo.report["learner_updates"]) >= 150
     assert learned_return > random_return + 1.5, (learned_return, random_return)
 

@@ -364,25 +364,6 @@ def test_load_refuses_a_checkpoint_of_another_shape(tmp_path) -> None:
 # tests/test_maddpg_reference.py ---------------------------------------------------------------
 
 
-def _mean_eval_return(policy: Any, ctx: EnvContext, episodes: int = 20, seed: int = 1000) -> float:
-    """Mean over episodes of the per-agent mean return (deterministic policy, fresh env).
-
-    Also used by tests/test_distributed.py.
-    """
-    env = ctx.make(seed=seed)
-    returns = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        total = dict.fromkeys(env.possible_agents, 0.0)
-        while env.agents:
-            obs, rewards, _, _, _ = env.step(policy(obs))
-            for agent, r in rewards.items():
-                total[agent] += r
-        returns.append(np.mean(list(total.values())))
-    env.close()
-    return float(np.mean(returns))
-
-
 def test_straight_through_gumbel_is_one_hot_forward_and_softmax_backward() -> None:
     algo = _algo()
     pre = torch.randn(3, 64, 5, requires_grad=True)

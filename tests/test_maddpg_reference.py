@@ -30,6 +30,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fakes import FakeRecorder
+from rollouts import mean_return
 from torch import nn
 
 from marlbench.algos.base import EnvContext
@@ -358,21 +359,6 @@ def test_update_schedule_and_beta_annealing(per: bool) -> None:
 # --- learning at the paper's defaults -------------------------------------------------------------
 
 
-def _mean_return(policy: Any, ctx: EnvContext, episodes: int = 20, seed: int = 1000) -> float:
-    env = ctx.make(seed=seed)
-    returns = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        total = dict.fromkeys(env.possible_agents, 0.0)
-        while env.agents:
-            obs, rewards, _, _, _ = env.step(policy(obs))
-            for agent, r in rewards.items():
-                total[agent] += r
-        returns.append(float(np.mean(list(total.values()))))
-    env.close()
-    return float(np.mean(returns))
-
-
 @pytest.mark.slow
 def test_learns_at_the_papers_defaults() -> None:
     """Paper 000's settings: batch 1024, actor lr 1e-4, critic lr 1e-3, 64x64 ReLU, gamma 0.95, tau 0.01.
@@ -391,6 +377,6 @@ def test_learns_at_the_papers_defaults() -> None:
     algo = MADDPG(ctx, config, seed=0)
     algo.learn(10_000, FakeRecorder())
     sampler = ctx.make(seed=0)
-    random_return = _mean_return(lambda obs: {a: sampler.action_space(a).sample() for a in obs}, ctx)
-    learned = _mean_return(algo.act, ctx)
+    random_return = mean_return(lambda obs: {a: sampler.action_space(a).sample() for a in obs}, ctx)
+    learned = mean_return(algo.act, ctx)
     assert learned > random_return + 4.0, (learned, random_return)

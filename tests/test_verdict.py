@@ -23,7 +23,8 @@ from marlbench.errors import ConfigError
 from marlbench.ledger import Ledger
 from marlbench.preset_parts import Claim
 from marlbench.presets import load_preset
-from marlbench.reports.claims import decide, stratified_statistic
+from marlbench.reports.claims import decide
+from marlbench.reports.stats import stratified_statistic
 
 PRESET = """
 paper = "test"
@@ -137,7 +138,7 @@ def by_id(result: object) -> dict[str, object]:
 # statistics and decisions on hand-worked numbers
 # ---------------------------------------------------------------------------------------------
 def test_probability_of_improvement_counts_ties_half() -> None:
-    from marlbench.reports.claims import _poi
+    from marlbench.reports.stats import _poi
 
     # 1 vs 2: 0; 2 vs 2: 1/2; 3 vs 2: 1 -> mean 1/2
     value, low, high = stratified_statistic([(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0]))], _poi)
@@ -151,7 +152,7 @@ def test_probability_of_improvement_counts_ties_half() -> None:
 
 
 def test_one_run_per_arm_gives_no_interval() -> None:
-    from marlbench.reports.claims import _poi
+    from marlbench.reports.stats import _poi
 
     value, low, high = stratified_statistic([(np.array([5.0]), np.array([1.0, 2.0]))], _poi)
     assert value == 1.0 and math.isnan(low) and math.isnan(high)

@@ -63,7 +63,14 @@ from marlbench.reports.data import (
     run_scores,
     running_scores,
 )
-from marlbench.reports.stats import CONFIDENCE, RESAMPLES, Summary, probability_of_improvement
+from marlbench.reports.stats import (
+    CONFIDENCE,
+    RESAMPLES,
+    STATISTIC_FUNCTIONS,
+    Summary,
+    probability_of_improvement,
+    stratified_statistic,
+)
 
 FIELDS: dict[str, str] = {
     "label": "algo, or algo/variant, plus [differing config keys] when one algo/variant/env has several",
@@ -323,10 +330,8 @@ def _improvements(
     """(P(row > baseline), CI low, CI high) on each row's environment.
 
     NaN where the env has no baseline row, and on the baseline's own row (P = 1/2 by definition
-    says nothing). The CI resamples both rows' seeds (:func:`~marlbench.reports.claims.stratified_statistic`).
+    says nothing). The CI resamples both rows' seeds (:func:`~marlbench.reports.stats.stratified_statistic`).
     """
-    from marlbench.reports.claims import STATISTIC_FUNCTIONS, stratified_statistic
-
     plain = rows["algo"] + "/" + rows["variant"]
     # the most specific match wins: a full label, then a variant, then algo/variant, then an algo
     for is_base in (rows["label"] == vs, rows["variant"] == vs, plain == vs, rows["algo"] == vs):

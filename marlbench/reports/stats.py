@@ -201,3 +201,59 @@ class Summary:
         low, high = bootstrap_ci([values], statistic)
         std = float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
         return cls(int(values.size), float(np.mean(values)), float(iqm(values)), low, high, std)
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics with a stratified bootstrap
+# ---------------------------------------------------------------------------------------------
+def _poi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """P(A > B), ties 1/2, of resampled scores ``a`` (R, n) and ``b`` (R, m): shape (R,)."""
+    diff = a[:, :, None] - b[:, None, :]
+    return np.mean((diff > 0) + 0.5 * (diff == 0), axis=(1, 2))
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.mean(a, axis=1) / np.mean(b, axis=1)
+
+
+def _mean(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    return np.mean(a, axis=1)
+
+
+STATISTIC_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "probability-of-improvement": _poi,
+    "per-agent": _poi,
+    "ratio": _ratio,
+    "threshold": _mean,
+    "describe": _mean,
+}
+
+
+def stratified_statistic(
+    strata: Sequence[tuple[np.ndarray, np.ndarray | None]],
+    function: Callable[..., np.ndarray],
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
+    """``(value, low, high)``: ``function`` averaged over strata, with its percentile bootstrap CI.
+
+    Each arm of each stratum is resampled with replacement on its own. The CI is NaN when some arm
+    has fewer than 2 scores (nothing to resample).
+    """
+    rng = np.random.default_rng(seed)
+    point, draws = [], []
+    enough = True
+    for a, b in strata:
+        arms = [np.asarray(a, float)] + ([] if b is None else [np.asarray(b, float)])
+        point.append(function(*(x[None, :] for x in arms))[0])
+        enough &= all(x.size >= 2 for x in arms)
+        draws.append(function(*(x[rng.integers(x.size, size=(resamples, x.size))] for x in arms)))
+    value = float(np.mean(point))
+    if not enough:
+        return value, float("nan"), float("nan")
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(np.mean(draws, axis=0), [tail, 100 - tail])
+    return value, float(low), float(high)

@@ -17,6 +17,7 @@ from pettingzoo import ParallelEnv
 
 from marlbench.envs.array import ArrayStep, EpisodeRecord
 from marlbench.envs.particles.core import DISCRETE_FORCES, ParticleConfig
+from marlbench.envs.particles.parallel_api import actions_batch, per_agent
 from marlbench.envs.particles.tasks import make_core
 
 
@@ -69,19 +70,14 @@ class ParticleParallelEnv(ParallelEnv):
         self.core.reset()
         self.agents = list(self.possible_agents)
         obs = self.core.observe()[0]
-        return {a: obs[i] for i, a in enumerate(self.agents)}, {a: {} for a in self.agents}
+        return per_agent(self.agents, obs), {a: {} for a in self.agents}
 
     def step(
         self, actions: dict[str, Any]
     ) -> tuple[
         dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
     ]:
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"no action given for {', '.join(missing)}")
-        batch = np.asarray([actions[a] for a in self.agents])[None]
+        batch = actions_batch(self.agents, actions)
         reward = float(self.core.step(batch)[0])
         obs = self.core.observe()[0]
         finished = bool(self.core.t[0] >= self.max_cycles)
@@ -93,7 +89,7 @@ class ParticleParallelEnv(ParallelEnv):
                 infos[a]["episode_metrics"] = {name: float(v[0, i]) for name, v in metrics.items()}
             self.agents = []
         return (
-            {a: obs[i] for i, a in enumerate(agents)},
+            per_agent(agents, obs),
             dict.fromkeys(agents, reward),
             dict.fromkeys(agents, False),
             dict.fromkeys(agents, finished),

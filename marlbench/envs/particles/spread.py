@@ -43,6 +43,7 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from marlbench.envs.array import ArrayStep, EpisodeRecord
+from marlbench.envs.particles.parallel_api import actions_batch, per_agent
 
 DT = 0.1
 """mpe2 ``World.dt``."""
@@ -257,19 +258,14 @@ class SpreadParallelEnv(ParallelEnv):
         self.core.reset()
         self.agents = list(self.possible_agents)
         obs = self.core.observe()[0]
-        return {a: obs[i] for i, a in enumerate(self.agents)}, {a: {} for a in self.agents}
+        return per_agent(self.agents, obs), {a: {} for a in self.agents}
 
     def step(
         self, actions: dict[str, Any]
     ) -> tuple[
         dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
     ]:
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"no action given for {', '.join(missing)}")
-        batch = np.asarray([actions[a] for a in self.agents])[None]
+        batch = actions_batch(self.agents, actions)
         rewards = self.core.step(batch)[0].tolist()
         obs = self.core.observe()[0]
         agents = self.agents
@@ -277,7 +273,7 @@ class SpreadParallelEnv(ParallelEnv):
         if truncated:
             self.agents = []
         return (
-            {a: obs[i] for i, a in enumerate(agents)},
+            per_agent(agents, obs),
             dict(zip(agents, rewards, strict=True)),
             dict.fromkeys(agents, False),
             dict.fromkeys(agents, truncated),
