@@ -233,6 +233,52 @@ def test_evaluate_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monk
     assert marker.exists()
 
 
+def test_resume_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monkeypatch) -> None:
+    """Item 9 for ``train --resume``: as for evaluate, the user names the import-path env again."""
+    import json as json_mod
+
+    from marlbench import api
+
+    row = api.train("fake", "user_env:make", steps=20, ledger=ledger, eval_episodes=1)
+    marker = tmp_path / "imported"
+    (tmp_path / "planted_env.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nfrom user_env import make\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = json_mod.loads(row["config"])
+    ledger.update_run(
+        row["run_id"], status="interrupted", config=json_mod.dumps({**config, "env": "planted_env:make"})
+    )
+    refused = CliRunner().invoke(app, ["train", "--resume", row["run_id"]])
+    assert refused.exit_code == 2 and "--trust-ledger" in refused.output, refused.output
+    assert not marker.exists() and "Traceback" not in refused.output
+    other = CliRunner().invoke(app, ["train", "--resume", row["run_id"], "--env", "cn-v1"])
+    assert other.exit_code == 2 and "trains on 'planted_env:make'" in other.output, other.output
+    assert ledger.get_run(row["run_id"])["status"] == "interrupted"  # nothing touched
+    confirmed = CliRunner().invoke(app, ["train", "--resume", row["run_id"], "--env", "planted_env:make"])
+    assert confirmed.exit_code == 0, confirmed.output
+    assert marker.exists() and ledger.get_run(row["run_id"])["status"] == "finished"
+
+
+def test_preset_show_runs_no_code_that_a_preset_names(tmp_path, monkeypatch, ledger_dir) -> None:
+    """Item 9: ``preset show FILE`` neither imports nor calls the env factory the file names."""
+    imported, called = tmp_path / "imported", tmp_path / "called"
+    (tmp_path / "shown_env.py").write_text(
+        f"import pathlib\npathlib.Path({str(imported)!r}).touch()\n"
+        f"def make(seed=None):\n    pathlib.Path({str(called)!r}).touch()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    preset = tmp_path / "shown.toml"
+    preset.write_text(
+        'description = "x"\n[defaults]\nenv = "shown_env:make"\nsteps = 100\nseeds = 1\n'
+        '[[variants]]\nname = "ppo"\nalgo = "ppo"\n'
+    )
+    result = CliRunner().invoke(app, ["preset", "show", str(preset), "--ledger", str(ledger_dir)])
+    assert result.exit_code == 0, result.output
+    assert "not checked" in " ".join(result.output.split()) and "shown_env:make" in result.output
+    assert not imported.exists() and not called.exists()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="uses /proc")
 def test_a_zombie_process_counts_as_ended() -> None:
     """A run whose process died unreaped (a zombie: exists for kill(pid, 0)) reads as crashed."""

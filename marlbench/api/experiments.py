@@ -163,8 +163,20 @@ def train_many(
     return run_many(runs, ledger, jobs=jobs, progress=progress)
 
 
-def resume(run_id: str, *, ledger: Any, algo: str = "", progress: Any = None) -> dict[str, Any]:
-    """Continue an interrupted run from its last checkpoint; ``algo``, when given, must be the run's."""
+def resume(
+    run_id: str,
+    *,
+    ledger: Any,
+    algo: str = "",
+    progress: Any = None,
+    env: str = "",
+    trust_ledger: bool = False,
+) -> dict[str, Any]:
+    """Continue an interrupted run from its last checkpoint; ``algo``, when given, must be the run's.
+
+    ``env`` / ``trust_ledger`` as for :func:`evaluate`: an environment the ledger names by import
+    path is imported only when the user names it again or trusts the ledger.
+    """
     from marlbench.training.runner import run
 
     row = ledger.get_run(run_id)
@@ -179,6 +191,12 @@ def resume(run_id: str, *, ledger: Any, algo: str = "", progress: Any = None) ->
             f"run {row['run_id']} is a '{spec.algo}' run, not '{algo}'",
             f"use marlbench train {spec.algo} --resume",
         )
+    if env and env != spec.env:
+        raise ConfigError(
+            f"run {row['run_id']} trains on '{spec.env}', not '{env}'; --resume keeps the run's settings",
+            "drop --env, or train a new run on that environment instead of --resume",
+        )
+    check_ledger_env(row, env, trust_ledger)
     (resolved,) = resolve_specs([spec])
     return run(resolved, ledger, progress, resume=row["run_id"])
 

@@ -98,6 +98,7 @@ def preset_show(
     ledger: LedgerOpt = None,
 ) -> None:
     """A preset's runs and which of them the ledger already has (matched by config hash)."""
+    from rich.markup import escape
     from rich.table import Table
 
     preset = api.load_preset(name)
@@ -109,10 +110,18 @@ def preset_show(
     specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier)
     book = api.open_ledger(ledger)
     _print_tiers(preset, book)
+    user_envs = sorted({spec.env for spec in specs if ":" in spec.env})
     try:
+        if user_envs:  # a preset file can come from elsewhere: showing it runs none of its code
+            raise ConfigError(
+                f"not checked: the preset names its environment by import path ({', '.join(user_envs)}), "
+                "and preset show does not import code that a preset file names",
+                "preset run imports it, once you trust that code",
+            )
         resolved = api.resolve_preset(preset, specs)
     except ConfigError as err:
-        out.print(f"[yellow]cannot run yet:[/] {err.message}" + (f" ({err.fix})" if err.fix else ""))
+        words = err.message if user_envs else f"cannot run yet: {err.message}"
+        out.print(f"[yellow]{escape(words)}[/]" + (f" ({escape(err.fix)})" if err.fix else ""))
         table = Table("variant", "label", "algo", "env", "seeds", "steps per run")
         per_variant = str(len(specs) // len(preset.variants))
         for v in preset.variants:

@@ -87,10 +87,18 @@ def train(
         str | None,
         typer.Option(help="With --distributed: join this Ray cluster (else $RAY_ADDRESS, else a local Ray)."),
     ] = None,
+    trust_ledger: Annotated[
+        bool,
+        typer.Option(
+            "--trust-ledger", help="With --resume: import the environment the ledger names, unconfirmed."
+        ),
+    ] = False,
     ledger: LedgerOpt = None,
 ) -> None:
     """Train an algorithm on an environment and record the run in the ledger."""
     check_jobs(jobs)
+    if trust_ledger and not resume:
+        fail("--trust-ledger only goes with --resume (a new run imports the --env you give)", "drop it")
     dist_flags = {"--collectors": collectors, "--learners": learners, "--sync-every": sync_every}
     if not distributed and not resume and any(v is not None for v in (*dist_flags.values(), ray_address)):
         fail("--collectors, --learners, --sync-every and --ray-address need --distributed", "add it")
@@ -107,8 +115,7 @@ def train(
             ray_address=ray_address,
         )
     if resume:
-        given = {
-            "--env": env,
+        given = {  # --env is checked against the run's own (it confirms an import-path env)
             "--steps": steps is not None,
             "--seeds": seeds,
             "--set": set_,
@@ -140,7 +147,10 @@ def train(
 
     if resume:
         rows = with_progress(
-            lambda bars: [api.resume(resume, ledger=book, algo=algo, progress=bars)], interrupted
+            lambda bars: [
+                api.resume(resume, ledger=book, algo=algo, progress=bars, env=env, trust_ledger=trust_ledger)
+            ],
+            interrupted,
         )
     else:
         if not algo:
