@@ -137,6 +137,9 @@ class Resolved:
     (:mod:`marlbench.algos.budget`)."""
     notes: tuple[str, ...] = ()
     """What resolving changed or rounded that the user should hear before the run starts."""
+    warnings: tuple[str, ...] = ()
+    """What makes the run unlikely to mean anything (a budget at or below the warm-up:
+    :func:`marlbench.algos.budget.warmup_warning`); the run still starts."""
 
 
 def resolve(spec: RunSpec) -> Resolved:
@@ -189,7 +192,8 @@ def resolve(spec: RunSpec) -> Resolved:
     if spec.eval_every is None:
         length = env_spec.length_for(options)
         spec.resolved["eval_every"] = budget.default_eval_every(spec.steps, spec.eval_episodes, length)
-    return Resolved(spec, algo, env_ctx, config, planned, tuple(notes))
+    warning = budget.warmup_warning(algo.name, config, planned, env_ctx.n_agents)
+    return Resolved(spec, algo, env_ctx, config, planned, tuple(notes), (warning,) if warning else ())
 
 
 def check_batch(config: Any) -> None:

@@ -319,6 +319,38 @@ def tier_budget(tier: Tier | None, steps: int, every: int | None, scale: float) 
     return steps, None if every is None else max(1, round(every * scale))
 
 
+def check_eval_episodes(episodes: int | None) -> None:
+    """``preset run --eval-episodes``: None (the preset's own) or 1 .. MAX_EPISODES; ConfigError otherwise."""
+    from marlbench.config import MAX_EPISODES
+
+    if episodes is not None and not 1 <= episodes <= MAX_EPISODES:
+        raise ConfigError(
+            f"--eval-episodes {episodes:,} must lie between 1 and {MAX_EPISODES:,}", "e.g. --eval-episodes 10"
+        )
+
+
+def scale_lines(preset: Any, specs: Sequence[Any], scale: float) -> list[str]:
+    """What ``--scale`` runs, one line per variant: its steps and the hyperparameters it scaled."""
+    from marlbench.algos.budget import scale_hyperparams
+
+    lines = []
+    for v in preset.variants:
+        spec = next((s for s in specs if s.variant == v.name), None)
+        if spec is None:
+            continue
+        parts = [f"steps {v.steps:,} -> {spec.steps:,}"]
+        for key, before, after in (
+            ("eval_every", v.eval_every, spec.eval_every),
+            ("checkpoint_every", v.checkpoint_every, spec.checkpoint_every),
+        ):
+            if before is not None:
+                parts.append(f"{key} {before:,} -> {after:,}")
+        _, changes = scale_hyperparams(v.algo, v.env, v.hyperparams, scale)
+        parts += [f"{key} {before:,} -> {after:,}" for key, before, after in changes]
+        lines.append(f"--scale {scale:g}, {v.name} ({v.algo}): " + "; ".join(parts))
+    return lines
+
+
 def check_runnable(preset: Any, specs: list[Any]) -> list[Any]:
     """Resolve every spec (algorithm, env, options, hyperparameters); ConfigError names file and key."""
     from marlbench.config import resolve

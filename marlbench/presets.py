@@ -43,11 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import marlbench
+from marlbench.algos.budget import scale_hyperparams
 from marlbench.config import RunSpec
 from marlbench.errors import ConfigError, nearest
 from marlbench.preset_parts import (
     Claim,
     Tier,
+    check_eval_episodes,
     check_runnable,  # noqa: F401  (re-exported: marlbench.presets.check_runnable)
     check_table,
     parse_claims,
@@ -141,15 +143,22 @@ class Preset:
         return {v.name: v.label for v in self.variants}
 
     def specs(
-        self, seeds: list[int] | None = None, scale: float | None = None, tier: str | None = None
+        self,
+        seeds: list[int] | None = None,
+        scale: float | None = None,
+        tier: str | None = None,
+        eval_episodes: int | None = None,
     ) -> list[RunSpec]:
         """One RunSpec per variant and seed (variant-major), at the budget of ``tier`` or ``scale``.
 
-        ``scale`` multiplies ``steps``, ``eval_every`` and ``checkpoint_every`` (each at least 1).
-        A tier (:class:`~marlbench.preset_parts.Tier`) sets them instead, with its seeds, variants and
-        per-algorithm hyperparameters, and tags each run ``tier:<name>``; giving both is refused.
-        Every spec is stamped with this preset's name and its variant.
+        ``scale`` multiplies ``steps``, ``eval_every``, ``checkpoint_every`` and every step-valued
+        hyperparameter of the variant's algorithm (:func:`~marlbench.algos.budget.scale_hyperparams`;
+        each at least 1). A tier (:class:`~marlbench.preset_parts.Tier`) sets them instead, with its
+        seeds, variants and per-algorithm hyperparameters, and tags each run ``tier:<name>``; giving
+        both is refused. ``eval_episodes`` replaces every variant's (and the tier's). Every spec is
+        stamped with this preset's name and its variant.
         """
+        check_eval_episodes(eval_episodes)
         if tier is not None and scale is not None:
             raise ConfigError("--tier and --scale together", "give one: a tier sets the budget itself")
         chosen_tier = self.tier(tier) if tier is not None else None
@@ -164,14 +173,17 @@ class Preset:
                 continue
             steps, eval_every = tier_budget(chosen_tier, v.steps, v.eval_every, scale)
             _, checkpoint_every = tier_budget(chosen_tier, v.steps, v.checkpoint_every, scale)
-            hyperparams, eval_episodes, tags = dict(v.hyperparams), v.eval_episodes, []
+            hyperparams, episodes, tags = dict(v.hyperparams), v.eval_episodes, []
             if chosen_tier is not None:
                 eval_every = chosen_tier.eval_every or eval_every
                 checkpoint_every = chosen_tier.checkpoint_every or checkpoint_every
                 if chosen_tier.eval_episodes is not None:
-                    eval_episodes = chosen_tier.eval_episodes
+                    episodes = chosen_tier.eval_episodes
                 hyperparams.update(chosen_tier.overrides(v.algo, v.name))
                 tags = [tier_tag(chosen_tier.name)]
+            elif scale != 1:
+                hyperparams, _ = scale_hyperparams(v.algo, v.env, hyperparams, scale)
+            episodes = episodes if eval_episodes is None else eval_episodes
             out += [
                 RunSpec(
                     algo=v.algo,
@@ -181,7 +193,7 @@ class Preset:
                     env_options=dict(v.env_options),
                     hyperparams=dict(hyperparams),
                     eval_every=eval_every,
-                    eval_episodes=eval_episodes,
+                    eval_episodes=episodes,
                     checkpoint_every=checkpoint_every,
                     tags=list(tags),
                     preset=self.name,

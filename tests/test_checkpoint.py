@@ -52,7 +52,7 @@ def _params(algo: object) -> list[torch.Tensor]:
     return [p.detach().clone() for p in algo.online.parameters()]
 
 
-def test_dqn_checkpoint_survives_sigkill_during_save(tmp_path: Path) -> None:
+def test_dqn_checkpoint_survives_sigkill_during_save(tmp_path: Path, fault_line) -> None:
     saved = make_algo(IDQN, seed=0)
     saved.save(tmp_path)
     expected = _params(saved)
@@ -83,6 +83,9 @@ def test_dqn_checkpoint_survives_sigkill_during_save(tmp_path: Path) -> None:
     other.save(tmp_path)
     fresh.load(tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(_params(fresh), _params(other), strict=True))
+    fault_line(
+        "SIGKILL during a checkpoint save", "the previous checkpoint loads whole, the next save replaces it"
+    )
 
 
 def test_dqn_load_refuses_another_shape_or_algorithm(tmp_path: Path) -> None:

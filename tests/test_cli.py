@@ -242,7 +242,7 @@ def test_flags_become_typed_hyperparams(ledger_dir: Path, monkeypatch: pytest.Mo
 
     seen: dict[str, object] = {}
 
-    def fake_train_many(specs, *, jobs, ledger, progress, notify=None):
+    def fake_train_many(specs, *, jobs, ledger, progress, notify=None, warn=None):
         seen.update(specs=specs, jobs=jobs)
         return []
 

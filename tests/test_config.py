@@ -49,7 +49,7 @@ def test_train_many_resolves_each_spec_once(ledger, resolutions: list[str]) -> N
 def test_resume_resolves_once(ledger, resolutions: list[str]) -> None:
     with pytest.raises(KeyboardInterrupt):
         api.train("fake", env="user_env:make", steps=40, ledger=ledger, hyperparams={"stop_at": 10})
-    api.resume(ledger.runs()["run_id"].iloc[0], ledger=ledger)
+    api.resume(ledger.runs()["run_id"].iloc[0], ledger=ledger, env="user_env:make")  # its import path
     assert resolutions == ["fake", "fake"]  # one for the run, one for its resumption
 
 

@@ -210,7 +210,7 @@ def test_distributed_rows_match_a_single_run_and_resume_after_ctrl_c(ray_session
 
 @pytest.mark.slow
 def test_a_killed_learner_fails_the_run_with_its_error_in_bounded_time(
-    ray_session, ledger, monkeypatch: pytest.MonkeyPatch
+    ray_session, ledger, monkeypatch: pytest.MonkeyPatch, fault_line
 ) -> None:
     import ray
 
@@ -231,6 +231,7 @@ def test_a_killed_learner_fails_the_run_with_its_error_in_bounded_time(
     assert time.time() - started < 90
     (row,) = ledger.runs().to_dict("records")
     assert row["status"] == "failed" and "learner 0 died" in row["error"]
+    fault_line("SIGKILL of a Ray learner actor", f"run failed naming it in {time.time() - started:.0f} s")
 
 
 @pytest.mark.slow

@@ -62,7 +62,9 @@ def check_one_message(result) -> None:
 
 
 @pytest.mark.parametrize("checkpoints_fit", [True, False])
-def test_full_disk_marks_the_run_failed_with_one_message(ledger, monkeypatch, checkpoints_fit) -> None:
+def test_full_disk_marks_the_run_failed_with_one_message(
+    ledger, monkeypatch, checkpoints_fit, fault_line
+) -> None:
     ledger.check_writable()
     fill_disk(monkeypatch, rows_fit=True, checkpoints_fit=checkpoints_fit)
     extra = [] if checkpoints_fit else ["--checkpoint-every", "30"]
@@ -71,6 +73,7 @@ def test_full_disk_marks_the_run_failed_with_one_message(ledger, monkeypatch, ch
     (row,) = ledger.runs().to_dict("records")
     assert row["status"] == "failed" and "no space left on" in row["error"]
     assert leftovers(ledger.root) == []
+    fault_line("full disk", "one message, exit 2, run marked failed with the reason, 0 temp files left")
 
 
 def test_full_disk_everywhere_still_one_message_and_no_leftovers(ledger, monkeypatch) -> None:
@@ -136,7 +139,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and ps")
-def test_killing_the_parent_of_jobs_2_ends_its_workers(ledger_dir) -> None:
+def test_killing_the_parent_of_jobs_2_ends_its_workers(ledger_dir, fault_line) -> None:
     code = PARENT.format(tests=str(Path(__file__).parent), ledger=str(ledger_dir))
     parent = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     workers: list[int] = []
@@ -154,6 +157,7 @@ def test_killing_the_parent_of_jobs_2_ends_its_workers(ledger_dir) -> None:
         assert [p for p in workers if alive(p)] == []
         statuses = Ledger(ledger_dir).runs()["status"].tolist()
         assert len(statuses) == 2 and set(statuses) <= {"interrupted", "crashed"}, statuses
+        fault_line("SIGKILL of the --jobs 2 parent", f"0/{len(workers)} orphans, runs {sorted(statuses)}")
     finally:
         parent.kill()
         for pid in workers:
@@ -241,23 +245,27 @@ def test_resume_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monkey
 
     row = api.train("fake", "user_env:make", steps=20, ledger=ledger, eval_episodes=1)
     marker = tmp_path / "imported"
-    (tmp_path / "planted_env.py").write_text(
+    (tmp_path / "planted_resume_env.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nfrom user_env import make\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     config = json_mod.loads(row["config"])
     ledger.update_run(
-        row["run_id"], status="interrupted", config=json_mod.dumps({**config, "env": "planted_env:make"})
+        row["run_id"],
+        status="interrupted",
+        config=json_mod.dumps({**config, "env": "planted_resume_env:make"}),
     )
     refused = CliRunner().invoke(app, ["train", "--resume", row["run_id"]])
     assert refused.exit_code == 2 and "--trust-ledger" in refused.output, refused.output
     assert not marker.exists() and "Traceback" not in refused.output
     other = CliRunner().invoke(app, ["train", "--resume", row["run_id"], "--env", "cn-v1"])
-    assert other.exit_code == 2 and "trains on 'planted_env:make'" in other.output, other.output
+    assert other.exit_code == 2 and "trains on 'planted_resume_env:make'" in other.output, other.output
     assert ledger.get_run(row["run_id"])["status"] == "interrupted"  # nothing touched
-    confirmed = CliRunner().invoke(app, ["train", "--resume", row["run_id"], "--env", "planted_env:make"])
+    confirmed = CliRunner().invoke(
+        app, ["train", "--resume", row["run_id"], "--env", "planted_resume_env:make"]
+    )
     assert confirmed.exit_code == 0, confirmed.output
-    assert marker.exists() and ledger.get_run(row["run_id"])["status"] == "finished"
+    assert marker.exists() and ledger.get_run(row["run_id"])["status"] == "finished", confirmed.output
 
 
 def test_preset_show_runs_no_code_that_a_preset_names(tmp_path, monkeypatch, ledger_dir) -> None:

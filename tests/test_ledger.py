@@ -103,6 +103,7 @@ def test_run_round_trip_exact_values(ledger: Ledger) -> None:
         "pid": 4242,
         "checkpoint": "checkpoints/ppo-spread-s0-abc/final.zip",
         "resumed_from": "older",
+        "updates": 12_345,
     }
     before = time.time()
     ledger.put_run(full)
@@ -356,20 +357,23 @@ def _write_runs(root: str, worker: int, barrier: Any) -> None:
         led.update_run(run_id, status="finished", steps=EPISODES * 25)
 
 
-def test_eight_processes_lose_nothing(ledger: Ledger, ctx: mp.context.BaseContext) -> None:
-    barrier = ctx.Barrier(WORKERS)
-    procs = [ctx.Process(target=_write_runs, args=(str(ledger.root), w, barrier)) for w in range(WORKERS)]
+@pytest.mark.parametrize("workers", [WORKERS, 2 * WORKERS])
+def test_eight_and_sixteen_processes_lose_nothing(
+    ledger: Ledger, ctx: mp.context.BaseContext, workers: int, fault_line
+) -> None:
+    barrier = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_write_runs, args=(str(ledger.root), w, barrier)) for w in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=60)
-    assert [p.exitcode for p in procs] == [0] * WORKERS
+    assert [p.exitcode for p in procs] == [0] * workers
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", LedgerWarning)
         runs = ledger.runs()
         episodes = ledger.episodes()
-    expected_ids = {f"w{w}-r{r}" for w in range(WORKERS) for r in range(RUNS_PER_WORKER)}
+    expected_ids = {f"w{w}-r{r}" for w in range(workers) for r in range(RUNS_PER_WORKER)}
     assert set(runs["run_id"]) == expected_ids and len(runs) == len(expected_ids)
     assert set(runs["status"]) == {"finished"} and set(runs["steps"]) == {EPISODES * 25}
     assert len(episodes) == len(expected_ids) * EPISODES * 3
@@ -377,6 +381,8 @@ def test_eight_processes_lose_nothing(ledger: Ledger, ctx: mp.context.BaseContex
     assert keys == {(i, e, f"agent_{a}") for i in expected_ids for e in range(EPISODES) for a in range(3)}
     assert all(len(list((ledger.root / "episodes" / i).glob("*.parquet"))) == 5 for i in expected_ids)
     assert not [p for p in _all_files(ledger.root) if p.name.startswith(".")]
+    rows = len(expected_ids) * EPISODES * 3
+    fault_line(f"{workers} concurrent writers", f"{len(episodes)}/{rows} rows, 0 duplicates, 0 temp files")
 
 
 def _write_forever(root: str) -> None:
@@ -392,7 +398,7 @@ def _write_forever(root: str) -> None:
 
 
 def test_sigkilled_writer_leaves_readable_ledger_and_crashed_run(
-    ledger: Ledger, ctx: mp.context.BaseContext
+    ledger: Ledger, ctx: mp.context.BaseContext, fault_line
 ) -> None:
     ledger.put_run({"run_id": "neighbour", "status": "finished"})
     proc = ctx.Process(target=_write_forever, args=(str(ledger.root),))
@@ -419,13 +425,21 @@ def test_sigkilled_writer_leaves_readable_ledger_and_crashed_run(
     assert len(episodes) == n_chunks * FLUSH_ROWS  # every flushed chunk is whole and readable
     n_episodes = n_chunks * FLUSH_ROWS // 3
     assert list(episodes["episode"]) == [e for e in range(n_episodes) for _ in range(3)]
+    fault_line(
+        "SIGKILL during Parquet writes",
+        f"ledger readable, run crashed, {n_chunks}/{n_chunks} flushed chunks whole, neighbour kept",
+    )
 
 
 # ---- damage, lookup, staleness, bad roots ----------------------------------------------------
 
 
+DAMAGED: set[str] = set()
+"""The kinds of damage checked so far this session (for the fault-injection summary)."""
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
-def test_damaged_files_are_skipped_with_warning(ledger: Ledger, damage: str) -> None:
+def test_damaged_files_are_skipped_with_warning(ledger: Ledger, damage: str, fault_line) -> None:
     for run_id in ("good", "bad"):
         ledger.put_run({"run_id": run_id, "algo": "ppo"})
         ledger.append("episodes", run_id, _episode_rows(0))
@@ -447,6 +461,11 @@ def test_damaged_files_are_skipped_with_warning(ledger: Ledger, damage: str) -> 
     assert list(episodes[episodes["run_id"] == "bad"]["episode"]) == [0, 0, 0]
     with pytest.warns(LedgerWarning), pytest.raises(LedgerError, match="damaged"):
         ledger.get_run("bad")
+    DAMAGED.add(damage)
+    fault_line(
+        "damaged files",
+        f"{', '.join(sorted(DAMAGED))}: each skipped with a warning naming it, intact rows read",
+    )
 
 
 def test_file_with_wrong_columns_is_skipped(ledger: Ledger) -> None:

@@ -47,8 +47,8 @@ def test_resume_of_a_finished_run_is_refused(ledger) -> None:
 
 @pytest.mark.parametrize(
     "flags",
-    [["--steps", "50"], ["--env", "cn-v1"], ["--set", "noise=0.5"], ["--env-opt", "length=3"], ["--per"]],
-)
+    [["--steps", "50"], ["--set", "noise=0.5"], ["--env-opt", "length=3"], ["--per"]],
+)  # --env confirms an import-path env; another env than the run's is refused (tests/test_faults.py)
 def test_flags_that_resume_would_ignore_are_refused(ledger, flags: list[str]) -> None:
     result = invoke("train", "--resume", "any-run", *flags)
     assert result.exit_code == 2 and "would be ignored" in result.output and flags[0] in result.output

@@ -107,7 +107,7 @@ def interrupted(ledger) -> dict:
     return ledger.runs().to_dict("records")[0]
 
 
-def test_a_run_being_written_is_locked(ledger) -> None:
+def test_a_run_being_written_is_locked(ledger, fault_line) -> None:
     row = interrupted(ledger)
     with ledger.lock_run(row["run_id"]):  # another resume of it is under way
         with pytest.raises(LedgerError, match=f"running elsewhere, pid {os.getpid()} on host "):
@@ -120,6 +120,7 @@ def test_a_run_being_written_is_locked(ledger) -> None:
     lock.write_text(json.dumps({"pid": 999999, "host": "elsewhere"}))
     assert api.resume(row["run_id"], ledger=ledger)["status"] == "finished"
     assert len(ledger.episodes([row["run_id"]])) == 3 * 3  # episodes ending at 25, 50, 85
+    fault_line("two resumes at once", "the second refused (running elsewhere, pid, host), run untouched")
 
 
 def test_a_lock_held_by_another_process_names_it(ledger) -> None:
@@ -169,7 +170,7 @@ def test_a_damaged_checkpoint_leaves_the_run_as_it_was(ledger, damage: str, phra
 
 
 @pytest.mark.slow
-def test_crash_and_resume_at_ten_random_moments(ledger, fake_algo, capsys) -> None:
+def test_crash_and_resume_at_ten_random_moments(ledger, fake_algo, fault_line) -> None:
     """SIGKILL stand-in at 10 seeded random steps: after each resume, 0 duplicate rows and 0 lost."""
     import numpy as np
 
@@ -195,6 +196,5 @@ def test_crash_and_resume_at_ten_random_moments(ledger, fake_algo, capsys) -> No
         lost += len(kept) - len(before.merge(kept))
         assert sorted(episodes["episode"].unique()) == list(range(episodes["episode"].nunique()))
         assert evals.groupby("eval_id")["step"].first().tolist() == [40, 80, 120, 160, 200]
-    with capsys.disabled():
-        print(f"\ncrash+resume x10: {duplicates} duplicate rows, {lost} lost")
+    fault_line("crash+resume x10", f"{duplicates} duplicate rows, {lost} lost")
     assert (duplicates, lost) == (0, 0)

@@ -15,7 +15,7 @@ from marlbench.ledger import Ledger
 
 
 @pytest.mark.slow
-def test_sigterm_marks_the_run_interrupted_with_its_wall_time(tmp_path: Path) -> None:
+def test_sigterm_marks_the_run_interrupted_with_its_wall_time(tmp_path: Path, fault_line) -> None:
     ledger_dir = tmp_path / "ledger"
     command = [
         sys.executable, "-c", "from marlbench.cli import app; app()",
@@ -41,3 +41,4 @@ def test_sigterm_marks_the_run_interrupted_with_its_wall_time(tmp_path: Path) ->
     assert row["status"] == "interrupted" and row["checkpoint"], output
     assert row["wall_time_s"] > 0.5 and 0 < row["steps"] < 200_000
     assert f"marlbench train --resume {row['run_id']}" in output.replace("\n", "")
+    fault_line("SIGTERM", f"exit 130, run interrupted with checkpoint, wall {row['wall_time_s']:.1f} s kept")

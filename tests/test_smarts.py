@@ -362,7 +362,7 @@ def test_same_seed_same_episode_with_two_envs_side_by_side(make_env) -> None:
 
 
 @pytest.mark.slow
-def test_sumo_crash_truncates_the_episode_and_next_reset_recovers(make_env) -> None:
+def test_sumo_crash_truncates_the_episode_and_next_reset_recovers(make_env, fault_line) -> None:
     env = make_env(seed=2)
     env.reset()
     env.step(dict.fromkeys(env.agents, 0))
@@ -374,6 +374,9 @@ def test_sumo_crash_truncates_the_episode_and_next_reset_recovers(make_env) -> N
     obs, _ = env.reset()
     assert len(obs) == 4 and len(sumo_children()) == 1
     env.step(dict.fromkeys(env.agents, 0))
+    fault_line(
+        "SIGKILL of SUMO", "episode truncated (sumo_crashed), the dead SUMO reaped, next reset recovers"
+    )
 
 
 @pytest.mark.slow

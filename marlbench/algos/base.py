@@ -9,6 +9,7 @@ ranges declared with :func:`hp`) plus a class with::
     save(directory: Path) -> None
     load(directory: Path) -> None
     steps_done: int                                          # env steps learned so far (restored by load)
+    updates_done: int                                        # gradient updates so far (optional)
 
 It does not own the ledger or the CLI: it reports finished episodes and progress to the
 :class:`Recorder` it is given, which decides when to evaluate and checkpoint.
@@ -40,12 +41,15 @@ def hp(
     high: float | None = None,
     low_open: bool = False,
     choices: tuple[Any, ...] | None = None,
+    steps: bool = False,
 ) -> Any:
     """A hyperparameter field: ``default``, one-line ``help`` and the range it must lie in.
 
-    ``low``/``high`` are inclusive unless ``low_open`` (then ``value > low``).
+    ``low``/``high`` are inclusive unless ``low_open`` (then ``value > low``). ``steps`` declares a
+    value counted in env steps (a warm-up, a period, a horizon): ``preset run --scale`` scales it
+    with the budget (:func:`marlbench.algos.budget.step_valued`).
     """
-    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices}
+    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices, "steps": steps}
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -226,6 +230,12 @@ class Algorithm(Protocol):
     def save(self, directory: Path) -> None: ...
 
     def load(self, directory: Path) -> None: ...
+
+
+def updates_of(algo: Any) -> int | None:
+    """The gradient updates ``algo`` made so far (``updates_done``); None when it does not count them."""
+    value = getattr(algo, "updates_done", None)
+    return None if value is None else int(value)
 
 
 OPTIONAL_HOOKS = ("eval_env", "reset_episode", "close")

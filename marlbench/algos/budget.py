@@ -11,6 +11,10 @@ its loop collects), so a run overshoots its budget by less than one unit:
 An SB3 on-policy rollout longer than the whole budget (PPO's 2,048 x 4 = 8,192 env steps for
 ``--steps 1000``) would train several times the budget, so :func:`fit_rollout` shortens
 ``n_steps`` to the smallest rollout that covers the budget, unless the user set ``n_steps``.
+
+A budget at or below a learner's warm-up (:func:`warmup`) trains nothing: :func:`warmup_warning`
+says so before the run starts. ``preset run --scale`` scales the hyperparameters counted in env
+steps (:func:`step_valued`, :func:`scale_hyperparams`) with the budget.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 EVAL_SHARE = 0.1
@@ -80,3 +85,125 @@ def default_eval_every(steps: int, eval_episodes: int, episode_length: int) -> i
     cost = max(1, eval_episodes * episode_length)
     count = min(MAX_DEFAULT_EVALS, max(1, int(EVAL_SHARE * steps // cost)))
     return max(1, steps // count)
+
+
+# ---------------------------------------------------------------------------------------------
+# warm-up: budgets too short to learn
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Warmup:
+    """What keeps a learner from its first gradient update: a hyperparameter and its cost in env steps."""
+
+    name: str
+    """The hyperparameter (``learning_starts`` for every learner that has a warm-up)."""
+    value: int
+    """Its value, in its own units."""
+    env_steps: int
+    """Env steps collected before the first gradient update can happen."""
+    per_env_step: int = 1
+    """The hyperparameter's units per env step: 1, or the agents for SB3's shared-weights learners
+    (one SB3 timestep per agent of the concatenated vector env)."""
+
+
+def warmup(algo: str, config: Any, n_agents: int = 1) -> Warmup | None:
+    """The warm-up of ``algo`` under ``config`` (None when it learns from its first rollout).
+
+    * MADDPG, CTEDD: the first learning phase is the first ``learn_every`` boundary at which the
+      buffer holds ``min(learning_starts, buffer_size)`` transitions (one per env step);
+    * the DQN family: ``learning_starts`` env steps;
+    * SB3 off-policy: SB3 trains once ``num_timesteps > learning_starts``, ``n_agents`` timesteps
+      per env step on a multi-agent env;
+    * SB3 on-policy and the random policy: no warm-up.
+    """
+    starts = getattr(config, "learning_starts", None)
+    if not isinstance(starts, int) or isinstance(starts, bool):
+        return None
+    entry = _sb3_entry(algo)
+    if entry is not None:
+        if entry.on_policy:
+            return None
+        per = max(1, int(n_agents))
+        return Warmup("learning_starts", starts, starts // per, per)
+    learn_every = getattr(config, "learn_every", None)
+    if isinstance(learn_every, int) and learn_every > 0:
+        buffer = int(getattr(config, "buffer_size", starts))
+        first = max(1, min(starts, buffer))
+        return Warmup("learning_starts", starts, math.ceil(first / learn_every) * learn_every)
+    return Warmup("learning_starts", starts, starts)
+
+
+def warmup_warning(algo: str, config: Any, steps: int, n_agents: int = 1) -> str:
+    """A warning when a budget of ``steps`` env steps is at or below ``algo``'s warm-up ('' otherwise).
+
+    Such a run makes no gradient update (or one learning phase at its very end): its score is an
+    untrained policy's. The warning names the hyperparameter and a value that leaves nine tenths of
+    the budget to learning.
+    """
+    found = warmup(algo, config, n_agents)
+    if found is None or steps > found.env_steps:
+        return ""
+    suggest = max(1, steps // 10) * found.per_env_step
+    return (
+        f"{algo}: a budget of {steps:,} env steps is at or below its warm-up ({found.name}="
+        f"{found.value:,}: no gradient update before {found.env_steps:,} env steps), so the run would "
+        f"not learn; use {found.name}={suggest} (--set {found.name}={suggest}) or more than "
+        f"{found.env_steps:,} steps"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# scaling a budget (preset run --scale)
+# ---------------------------------------------------------------------------------------------
+def step_valued(config_cls: type) -> tuple[str, ...]:
+    """The hyperparameters of ``config_cls`` counted in env steps (declared with ``hp(..., steps=True)``).
+
+    ``preset run --scale`` multiplies them with the budget, so a shorter run keeps its warm-up,
+    target-update period, test and distillation schedule and annealing horizon in proportion.
+    """
+    return tuple(f.name for f in dataclasses.fields(config_cls) if f.metadata.get("steps"))
+
+
+def scale_hyperparams(
+    algo: str, env: str, hyperparams: dict[str, Any], scale: float
+) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
+    """``hyperparams`` with every step-valued hyperparameter of ``algo`` multiplied by ``scale``.
+
+    The value scaled is the one the run would use: the given one, else the environment's default
+    (Atari), else the algorithm's. Each is rounded and kept at least 1 (0, meaning "never", stays
+    0). Returns the new overrides and ``(name, before, after)`` of each change. An unknown
+    algorithm is returned unchanged (resolving the spec reports it).
+    """
+    from marlbench.algos import all_algos
+
+    spec = all_algos().get(algo)
+    if spec is None or scale == 1:
+        return dict(hyperparams), []
+    config_cls = spec.config_cls()
+    defaults = config_cls()
+    env_given: dict[str, Any] = {}
+    if ":" not in env:  # an import-path env is never imported here (and is no Atari game)
+        from marlbench.algos.sb3.config import SB3_ALGOS, env_defaults
+        from marlbench.envs import get_spec
+        from marlbench.errors import ConfigError
+
+        if algo in SB3_ALGOS:
+            try:
+                env_given = env_defaults(algo, get_spec(env))
+            except ConfigError:  # an unknown env: resolving the spec reports it
+                env_given = {}
+    out = dict(hyperparams)
+    changes: list[tuple[str, Any, Any]] = []
+    for name in step_valued(config_cls):
+        value = out.get(name, env_given.get(name, getattr(defaults, name)))
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                continue  # resolving the spec reports the malformed value
+        if not isinstance(value, int) or isinstance(value, bool) or value == 0:
+            continue
+        new = max(1, round(value * scale))
+        if new != value:
+            out[name] = new
+            changes.append((name, value, new))
+    return out, changes

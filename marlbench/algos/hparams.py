@@ -40,7 +40,7 @@ def buffer_size(default: int, source: str = "") -> Any:
 
 
 def learning_starts(default: int, source: str = "") -> Any:
-    return hp(default, f"stored transitions before learning starts{_why(source)}", low=0)
+    return hp(default, f"stored transitions before learning starts{_why(source)}", low=0, steps=True)
 
 
 def grad_clip(default: float, source: str = "") -> Any:

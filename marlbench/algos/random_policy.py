@@ -65,6 +65,8 @@ class RandomPolicy:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.steps_done = 0
+        self.updates_done = 0
+        """The random policy never learns: always 0 gradient updates."""
         probe = env.make_array(1, with_state=False)
         try:
             self.agents: list[str] = list(probe.agents)

@@ -147,20 +147,28 @@ def train_many(
     ledger: Any = None,
     progress: Any = None,
     notify: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Train several runs, ``jobs`` at a time in separate processes (all are checked first).
 
     ``notify`` hears, before anything starts, what resolving changed or rounded (e.g. a budget
-    that trains whole rollouts: :attr:`Resolved.notes`), each note once.
+    that trains whole rollouts: :attr:`Resolved.notes`), each note once; ``warn`` hears each
+    :attr:`Resolved.warnings` once (a budget at or below the warm-up: the run would not learn).
     """
     from marlbench.training.parallel import run_many
 
     runs = resolve_specs(specs)
-    if notify is not None:
-        for text in dict.fromkeys(note for run in runs for note in run.notes):
-            notify(text)
+    for listener, texts in ((notify, [n for r in runs for n in r.notes]), (warn, run_warnings(runs))):
+        if listener is not None:
+            for text in texts:
+                listener(text)
     ledger = ledger if ledger is not None else open_ledger(create=True)
     return run_many(runs, ledger, jobs=jobs, progress=progress)
+
+
+def run_warnings(runs: Sequence[Resolved]) -> list[str]:
+    """Each distinct :attr:`Resolved.warnings` of ``runs`` once, in order."""
+    return list(dict.fromkeys(text for run in runs for text in run.warnings))
 
 
 def resume(
@@ -227,6 +235,66 @@ def evaluate(
     return evaluate_run(ledger, run_id, episodes, env_overrides)
 
 
+def preset_run_ids(ledger: Any, preset: str) -> list[str]:
+    """Ids of the finished runs of ``preset`` (a name, or a preset file's path) in ``ledger``, oldest
+    first (twins it adopted included); LedgerError naming ``preset run`` when there are none."""
+    from marlbench.errors import LedgerError
+    from marlbench.reports.data import filter_runs
+
+    every = ledger.runs()
+    names = [preset]
+    if preset.endswith(".toml") or os.sep in preset:
+        from marlbench.presets import load_preset
+
+        names.append(load_preset(preset).name)
+    for name in names:
+        if len(every):
+            chosen = filter_runs(every[every["status"] == "finished"], preset=name)
+            if len(chosen):
+                return list(chosen["run_id"])
+    raise LedgerError(
+        f"the ledger {ledger.root} has no finished runs of preset '{preset}'",
+        f"run them with: marlbench preset run {preset}",
+    )
+
+
+def evaluate_preset(
+    preset: str,
+    episodes: int,
+    env_overrides: Mapping[str, str] | None = None,
+    *,
+    ledger: Any,
+    env: str = "",
+    trust_ledger: bool = False,
+    on_result: Callable[[str, Any], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate` every finished run of ``preset``; ``{run_id: Reevaluation or the
+    MarlbenchError that stopped that run}``.
+
+    Every run is checked first (its environment may be imported, the options keep its spaces), so
+    a bad option stops before anything is evaluated; ``on_result(run_id, result)`` hears each run
+    as it ends.
+    """
+    from marlbench.errors import MarlbenchError
+    from marlbench.training.reevaluate import check_eval_shapes
+
+    run_ids = preset_run_ids(ledger, preset)
+    for run_id in run_ids:
+        check_ledger_env(ledger.get_run(run_id), env, trust_ledger)
+        check_eval_shapes(ledger, run_id, env_overrides)
+    results: dict[str, Any] = {}
+    for run_id in run_ids:
+        try:
+            results[run_id] = evaluate(
+                run_id, episodes, env_overrides, ledger=ledger, env=env, trust_ledger=trust_ledger
+            )
+        except MarlbenchError as err:
+            results[run_id] = err
+        if on_result is not None:
+            on_result(run_id, results[run_id])
+    return results
+
+
 def load_policy(run_id: str, *, ledger: Any = None, env: str = "", trust_ledger: bool = False) -> Any:
     """The trained policy of a run, from its last checkpoint: a
     :class:`~marlbench.training.reevaluate.LoadedRun` with ``act(observations)`` ->
@@ -265,6 +333,14 @@ def resolve_preset(preset: Any, specs: Sequence[RunSpec]) -> list[Resolved]:
 
     runs = check_runnable(preset, list(specs))
     return runs + reference_runs(runs)
+
+
+def scale_lines(preset: Any, specs: Sequence[RunSpec], scale: float) -> list[str]:
+    """What ``--scale`` runs, one line per variant: steps, intervals and the step-valued
+    hyperparameters it scaled (:func:`marlbench.preset_parts.scale_lines`)."""
+    from marlbench.preset_parts import scale_lines as lines
+
+    return lines(preset, specs, scale)
 
 
 def plan_runs(resolved: Sequence[Resolved], ledger: Any) -> list[Any]:

@@ -10,8 +10,16 @@ from typing import Any
 from marlbench.errors import ConfigError, LedgerError, nearest
 
 
-def runs(ledger: Any, *, algo: str | None = None, env: str | None = None, status: str | None = None) -> Any:
-    """The ledger's runs (a DataFrame), optionally only one algorithm, environment or status.
+def runs(
+    ledger: Any,
+    *,
+    algo: str | None = None,
+    env: str | None = None,
+    status: str | None = None,
+    tags: Sequence[str] = (),
+) -> Any:
+    """The ledger's runs (a DataFrame), optionally only one algorithm, environment or status, or only
+    runs carrying every one of ``tags``.
 
     An unknown ``status`` is a ConfigError (a typo would otherwise read as "no runs").
     """
@@ -23,11 +31,13 @@ def runs(ledger: Any, *, algo: str | None = None, env: str | None = None, status
             f"--status {status!r} is not a run status",
             f"{nearest(status, statuses)}use one of: {', '.join(statuses)}",
         )
+    from marlbench.reports.data import filter_runs
+
     frame = ledger.runs()
     for column, value in (("algo", algo), ("env", env), ("status", status)):
         if value:
             frame = frame[frame[column] == value]
-    return frame
+    return filter_runs(frame, tags=list(tags)) if tags else frame
 
 
 def interrupted_runs(ledger: Any, *, since: float, also: Sequence[str] = ()) -> list[str]:
@@ -58,6 +68,9 @@ class LastEval:
     by_agent: Any
     """DataFrame indexed by agent: ``mean``, ``std`` (population), ``episodes`` and one column per
     metric the env reported (its mean)."""
+    env_options: dict[str, Any] | None = None
+    """None for an evaluation during training (the run's own env options); the env options of a
+    post-hoc ``marlbench evaluate --env-opt`` evaluation otherwise."""
 
 
 def last_eval(ledger: Any, run_id: str) -> LastEval | None:
@@ -69,7 +82,8 @@ def last_eval(ledger: Any, run_id: str) -> LastEval | None:
     table = groups["reward"].agg(mean="mean", std=lambda r: r.std(ddof=0), episodes="size")
     for col in (c for c in last.columns if c.startswith("metric_") and last[c].notna().any()):
         table[col.removeprefix("metric_")] = groups[col].mean()
-    return LastEval(int(last["step"].iloc[0]), table)
+    stored = str(last["env_options"].iloc[0]) if "env_options" in last else ""
+    return LastEval(int(last["step"].iloc[0]), table, json.loads(stored) if stored else None)
 
 
 def table_formats() -> tuple[str, ...]:
@@ -88,6 +102,8 @@ def compare(
     aggregate: str = "team-mean",
     vs: str | None = None,
     references: bool = True,
+    tags: Sequence[str] = (),
+    eval_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """The comparison table (:class:`~marlbench.reports.compare.CompareTable`) of the chosen runs.
 
@@ -95,8 +111,11 @@ def compare(
     a finished ``random`` run of that environment and env options (see
     :mod:`marlbench.reports.references`).
 
-    ``algos`` is a list or a comma-separated string (``algo`` or ``algo/variant``). Raises
-    LedgerError when nothing matches, naming the command that produces the runs.
+    ``algos`` is a list or a comma-separated string (``algo`` or ``algo/variant``); ``tags`` keeps
+    runs carrying every tag. ``eval_options`` (``{option: value}``) scores runs by their post-hoc
+    evaluations with those env options (``marlbench evaluate RUN --env-opt``) instead of their
+    training evaluations. Raises LedgerError when nothing matches, naming the command that produces
+    the runs.
     """
     from marlbench.reports.compare import compare as build
     from marlbench.reports.compare import running_mean_runs
@@ -109,18 +128,17 @@ def compare(
             f"the ledger {ledger.root} has no runs", "produce some with: marlbench preset run quickstart"
         )
     names = split_list(algos)
-    chosen = filter_runs(every, env=env, algos=names, preset=preset)
+    chosen = filter_runs(every, env=env, algos=names, preset=preset, tags=list(tags))
     if chosen.empty:
-        raise LedgerError(
-            _no_match(every, env, names, preset), f"produce them with: {_producer(env, names, preset)}"
-        )
+        asked = _no_match(every, env, names, preset) + (f" with tags {', '.join(tags)}" if tags else "")
+        raise LedgerError(asked, f"produce them with: {_producer(env, names, preset)}")
     if references:
         chosen = with_references(chosen, every)
     evals = ledger.evals(list(chosen["run_id"]))
     atari = running_mean_runs(chosen)  # their training games give the running mean and % of human
     episodes = ledger.episodes(atari) if atari else None
     try:
-        return build(chosen, evals, aggregate=aggregate, vs=vs, episodes=episodes)
+        return build(chosen, evals, aggregate=aggregate, vs=vs, episodes=episodes, eval_options=eval_options)
     except ValueError as err:
         raise ConfigError(str(err), "give --vs one of the algorithm names in the table") from None
 
@@ -149,11 +167,40 @@ def _producer(env: str | None, algos: list[str], preset: str | None) -> str:
     return " && ".join(f"marlbench train {a} --env {env or 'mpe-spread'} --seeds 3" for a in names)
 
 
-def render_table(table: Any, fmt: str, per_agent: bool = False) -> Any:
-    """``table`` as a Rich renderable (``fmt`` rich) or as text (markdown, csv, latex, json)."""
-    from marlbench.reports.render import render, to_rich
+OPTIONAL_CSV_FIELDS = (
+    "collision_rate",
+    "completion_rate",
+    "p_improvement",
+    "p_improvement_low",
+    "p_improvement_high",
+    "running_mean",
+    "running_games",
+    "percent_human",
+    "percent_human_paper",
+)
+"""Compare fields only some rows fill (SMARTS, ``--vs``, Atari): a CSV leaves them out when no
+exported row has a value (the other columns are always there, empty or not)."""
 
-    return to_rich(table, per_agent) if fmt == "rich" else render(table, fmt, per_agent)
+
+def render_table(table: Any, fmt: str, per_agent: bool = False) -> Any:
+    """``table`` as a Rich renderable (``fmt`` rich) or as text (markdown, csv, latex, json).
+
+    The CSV drops the :data:`OPTIONAL_CSV_FIELDS` that are empty in every row (an MPE table has no
+    Atari or SMARTS columns); JSON keeps every field (null when missing).
+    """
+    from marlbench.reports.render import flat_frame, render, to_rich
+
+    if fmt == "rich":
+        return to_rich(table, per_agent)
+    if fmt != "csv":
+        return render(table, fmt, per_agent)
+    import io
+
+    frame = flat_frame(table, per_agent)
+    empty = [c for c in OPTIONAL_CSV_FIELDS if c in frame.columns and frame[c].isna().all()]
+    buffer = io.StringIO()
+    frame.drop(columns=empty).to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
 
 
 def figure_options(
@@ -165,6 +212,7 @@ def figure_options(
     source: str | None = None,
     runs: str | Sequence[str] | None = None,
     tier: str | None = None,
+    tags: Sequence[str] = (),
 ) -> Any:
     """Checked :class:`~marlbench.reports.figures.FigureOptions`; ConfigError for a bad choice.
 
@@ -184,6 +232,7 @@ def figure_options(
         source=source,
         runs=split_list(runs),
         tier=tier,
+        tags=list(tags),
     )
 
 

@@ -12,7 +12,9 @@ from marlbench.cli.common import console, user_errors
 
 @user_errors
 def envs(
-    show: Annotated[str | None, typer.Argument(help="Show one environment's options in detail.")] = None,
+    show: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Show one environment's options in detail.")
+    ] = None,
 ) -> None:
     """List the registered environments (or show one, with its options)."""
     from rich.table import Table
@@ -52,7 +54,7 @@ def envs(
 @user_errors
 def algos(
     show: Annotated[
-        str | None, typer.Argument(help="Show one algorithm's hyperparameters and defaults.")
+        str | None, typer.Argument(metavar="NAME", help="Show one algorithm's hyperparameters and defaults.")
     ] = None,
 ) -> None:
     """The catalogue of RL methods (paper 003): which marlbench runs, and how."""

@@ -17,6 +17,7 @@ from marlbench.cli.common import (
     note,
     print_results,
     user_errors,
+    warning,
     with_progress,
 )
 from marlbench.errors import ConfigError
@@ -31,8 +32,14 @@ SeedsOpt = Annotated[
 ScaleOpt = Annotated[
     float | None,
     typer.Option(
-        help="Multiply every step budget (and eval/checkpoint interval); not with --tier.", show_default=False
+        help="Multiply every step budget, eval/checkpoint interval and step-valued hyperparameter (warm-up, "
+        "target-update and test periods, annealing horizons); not with --tier.",
+        show_default=False,
     ),
+]
+EvalEpisodesOpt = Annotated[
+    int | None,
+    typer.Option(help="Deterministic episodes per evaluation, for every run (default: the preset's)."),
 ]
 TierOpt = Annotated[
     str | None,
@@ -95,6 +102,7 @@ def preset_show(
     seeds: SeedsOpt = None,
     scale: ScaleOpt = None,
     tier: TierOpt = None,
+    eval_episodes: EvalEpisodesOpt = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """A preset's runs and which of them the ledger already has (matched by config hash)."""
@@ -107,9 +115,10 @@ def preset_show(
     for key, value in (("paper", preset.paper), ("feeds", preset.feeds), ("about", preset.description)):
         if value:
             out.print(f"{key}: {value}", soft_wrap=True)
-    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier)
+    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier, eval_episodes)
     book = api.open_ledger(ledger)
     _print_tiers(preset, book)
+    _print_scale(preset, specs, scale)
     user_envs = sorted({spec.env for spec in specs if ":" in spec.env})
     try:
         if user_envs:  # a preset file can come from elsewhere: showing it runs none of its code
@@ -129,6 +138,8 @@ def preset_show(
         out.print(table)
         return
     rows = api.plan_runs(resolved, book)
+    for text in api.run_warnings([r.resolved for r in rows if r.action in ("run", "resume")]):
+        warning(text)
     labels = preset.labels()
     table = Table("variant", "label", "algo", "seed", "steps", "config", "status", "run")
     for item in rows:
@@ -148,7 +159,8 @@ def preset_show(
     done = sum(1 for r in rows if r.action == "skip")
     out.print(f"{done}/{len(rows)} runs done in {book.root}.", soft_wrap=True)
     if done < len(rows):
-        out.print(f"Run the rest: marlbench preset run {name}" + _run_flags(seeds, scale, tier))
+        flags = _run_flags(seeds, scale, tier, eval_episodes)
+        out.print(f"Run the rest: marlbench preset run {name}{flags}")
     if preset.figure:
         out.print(f"Figure: {_figure_command(preset)}")
 
@@ -160,6 +172,7 @@ def preset_run(
     seeds: SeedsOpt = None,
     scale: ScaleOpt = None,
     tier: TierOpt = None,
+    eval_episodes: EvalEpisodesOpt = None,
     jobs: JobsOpt = 1,
     tensorboard: Annotated[
         str | None,
@@ -177,7 +190,7 @@ def preset_run(
     if ray and jobs != 1:
         fail("--ray and --jobs both choose how many runs go at once", "drop --jobs: Ray schedules the runs")
     preset = api.load_preset(name)
-    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier)
+    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier, eval_episodes)
     rows = api.plan_runs(api.resolve_preset(preset, specs), api.open_ledger(ledger))
     book = api.open_ledger(ledger, create=True)
     if tensorboard:
@@ -197,15 +210,18 @@ def preset_run(
             soft_wrap=True,
         )
     todo = [r for r in rows if r.action in ("run", "resume")]
+    _print_scale(preset, specs, scale)
     for text in dict.fromkeys(n for r in todo for n in r.resolved.notes):
         note(f"note: {text}")
+    for text in api.run_warnings([r.resolved for r in todo]):
+        warning(text)
     if counts["run"] + counts["resume"] == 0:
         out.print("nothing to do.")
         _next_steps(preset)
         return
     interrupted = (
         "runs marked 'interrupted' with a checkpoint. "
-        f"Resume with: marlbench preset run {name}{_run_flags(seeds, scale, tier)}"
+        f"Resume with: marlbench preset run {name}{_run_flags(seeds, scale, tier, eval_episodes)}"
     )
     results = with_progress(
         lambda bars: (
@@ -226,12 +242,23 @@ def _figure_command(preset: Any) -> str:
     return f"marlbench report --figure {preset.figure}" + ("" if own else f" --preset {preset.name}")
 
 
-def _run_flags(seeds: str | None, scale: float | None, tier: str | None = None) -> str:
+def _run_flags(
+    seeds: str | None, scale: float | None, tier: str | None = None, eval_episodes: int | None = None
+) -> str:
     return (
         (f" --tier {tier}" if tier else "")
         + (f" --seeds {seeds}" if seeds else "")
         + (f" --scale {scale:g}" if scale is not None else "")
+        + (f" --eval-episodes {eval_episodes}" if eval_episodes is not None else "")
     )
+
+
+def _print_scale(preset: Any, specs: list[Any], scale: float | None) -> None:
+    """With ``--scale``: what each variant will run (steps, intervals, scaled hyperparameters)."""
+    if scale is None:
+        return
+    for line in api.scale_lines(preset, specs, scale):
+        console().print(line, soft_wrap=True, markup=False)
 
 
 def _hours(hours: float) -> str:

@@ -17,6 +17,21 @@ from marlbench.cli.common import LedgerOpt, console, fail, note, user_errors
 
 TEAM_AGGREGATIONS = ("team-mean", "team-sum")
 
+TagOpt = Annotated[
+    list[str] | None, typer.Option("--tag", help="Only runs with this tag (repeatable: runs with every tag).")
+]
+
+
+def parse_eval_options(items: list[str] | None) -> dict[str, str] | None:
+    """``--eval-options k=v[,k=v]`` (repeatable) -> ``{k: v}``; None when not given."""
+    if not items:
+        return None
+    pairs = [part for item in items for part in item.split(",") if part.strip()]
+    options = api.parse_pairs(pairs)
+    if not options:
+        fail("--eval-options is empty", "give env options such as --eval-options traffic=high")
+    return options
+
 
 @user_errors
 def compare(
@@ -42,6 +57,15 @@ def compare(
             help="Add the random policy's row for each environment when the ledger has one.",
         ),
     ] = True,
+    tag: TagOpt = None,
+    eval_options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--eval-options",
+            help="Score runs by their post-hoc evaluations with these env options (k=v[,k=v], repeatable; "
+            "made by 'marlbench evaluate RUN --env-opt k=v'); default: the training evaluations.",
+        ),
+    ] = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """One row per algorithm (and variant) x environment: seeds, final score (mean, IQM, 95% CI), time.
@@ -56,9 +80,18 @@ def compare(
             f"--aggregate {aggregate} is not a team aggregation",
             "use team-mean or team-sum; --per-agent adds agents",
         )
+    options = parse_eval_options(eval_options)
     book = api.open_ledger(ledger)
     table = api.compare(
-        book, env=env, algos=algo, preset=preset, aggregate=aggregate, vs=vs, references=reference
+        book,
+        env=env,
+        algos=algo,
+        preset=preset,
+        aggregate=aggregate,
+        vs=vs,
+        references=reference,
+        tags=tag or [],
+        eval_options=options,
     )
     if fmt == "rich":
         console().print(api.render_table(table, fmt, per_agent))
@@ -103,11 +136,19 @@ def report(
         ),
     ] = Path("reports"),
     svg: Annotated[bool, typer.Option("--svg", help="Also write an SVG.")] = False,
+    tag: TagOpt = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Draw a paper figure (or learning curves) from the ledger: PNG and PDF in --out, paths printed."""
     options = api.figure_options(
-        env=env, algos=algo, preset=preset, aggregate=aggregate, source=source, runs=run, tier=tier
+        env=env,
+        algos=algo,
+        preset=preset,
+        aggregate=aggregate,
+        source=source,
+        runs=run,
+        tier=tier,
+        tags=tag or [],
     )
     book = api.open_ledger(ledger)
     if list_ or not figure:
@@ -152,9 +193,25 @@ def _list_figures(book: Any, options: Any) -> None:
                     if fig.missing
                     else " (all variants)"
                 )
-        table.add_row(fig.name, fig.paper or "-", fig.description, have, fig.command)
+        table.add_row(fig.name, fig.paper or "-", fig.description, have, _with_budget(fig.command, options))
     console().print(table)
     console().print("Draw one: marlbench report --figure NAME  (files go to ./reports)")
+    if not getattr(options, "tier", None):
+        console().print(
+            "Preset runs above use --tier smoke (minutes); --tier night or paper run the full budgets: "
+            "their projected hours are in 'marlbench preset list'"
+        )
+
+
+def _with_budget(command: str, options: Any) -> str:
+    """``marlbench preset run NAME`` with a budget: the --tier asked for, else smoke (a paper budget
+    is hours to days, not what a first try of a figure wants)."""
+    parts = []
+    for part in command.split(" && "):
+        if part.startswith("marlbench preset run") and "--tier" not in part and "--scale" not in part:
+            part += f" --tier {getattr(options, 'tier', None) or 'smoke'}"
+        parts.append(part)
+    return " && ".join(parts)
 
 
 def register(app: typer.Typer) -> None:

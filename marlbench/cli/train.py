@@ -20,8 +20,10 @@ from marlbench.cli.common import (
     note,
     print_results,
     user_errors,
+    warning,
     with_progress,
 )
+from marlbench.errors import MarlbenchError
 
 RATE_METRICS = ("collided", "reached_goal", "off_road")
 """Metrics that are 0/1 per episode: their mean is shown as a rate."""
@@ -29,7 +31,9 @@ RATE_METRICS = ("collided", "reached_goal", "off_road")
 
 @user_errors
 def train(
-    algo: Annotated[str, typer.Argument(help="Algorithm name (see 'marlbench algos').")] = "",
+    algo: Annotated[
+        str, typer.Argument(help="Algorithm name (see 'marlbench algos'); not needed with --resume.")
+    ] = "",
     env: Annotated[str, typer.Option("--env", "-e", help="Environment name or package.module:factory.")] = "",
     steps: Annotated[
         int | None, typer.Option(help="Training budget in environment steps (default 100000).")
@@ -55,7 +59,7 @@ def train(
     eval_every: Annotated[
         int | None,
         typer.Option(
-            help="Evaluate every N env steps (default: up to 10 times per run, at most ~10%% of its steps)."
+            help="Evaluate every N env steps (default: up to 10 times per run, at most ~10% of its steps)."
         ),
     ] = None,
     eval_episodes: Annotated[int, typer.Option(help="Deterministic episodes per evaluation.")] = 10,
@@ -173,7 +177,12 @@ def train(
         )
         rows = with_progress(
             lambda bars: api.train_many(
-                specs, jobs=jobs, ledger=book, progress=bars, notify=lambda text: note(f"note: {text}")
+                specs,
+                jobs=jobs,
+                ledger=book,
+                progress=bars,
+                notify=lambda text: note(f"note: {text}"),
+                warn=warning,
             ),
             interrupted,
         )
@@ -183,7 +192,10 @@ def train(
 
 @user_errors
 def evaluate(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix); or give --preset.")] = "",
+    preset: Annotated[
+        str | None, typer.Option(help="Evaluate every finished run of this preset in the ledger instead.")
+    ] = None,
     episodes: Annotated[int, typer.Option(help="Deterministic episodes to run.")] = 10,
     env_opt: Annotated[
         list[str] | None, typer.Option("--env-opt", help="Override an env option for this evaluation.")
@@ -196,9 +208,18 @@ def evaluate(
     ] = False,
     ledger: LedgerOpt = None,
 ) -> None:
-    """Evaluate a saved run deterministically and add the episodes to the ledger's evals."""
+    """Evaluate a saved run (or every finished run of a preset) deterministically; the episodes go to
+    the ledger's evals, marked with the env options used (``compare --eval-options`` scores them)."""
     if episodes < 1:
         fail(f"--episodes {episodes} must be at least 1", "e.g. --episodes 10")
+    if bool(run_id) == bool(preset):
+        fail(
+            "give one run id or --preset NAME",
+            "e.g. marlbench evaluate RUN or marlbench evaluate --preset NAME",
+        )
+    if preset:
+        _evaluate_preset(preset, episodes, env_opt, env, trust_ledger, ledger)
+        return
     result = api.evaluate(
         run_id,
         episodes,
@@ -208,6 +229,45 @@ def evaluate(
         trust_ledger=trust_ledger,
     )
     console().print(_evaluation_table(result))
+
+
+def _evaluate_preset(
+    preset: str, episodes: int, env_opt: list[str] | None, env: str, trust_ledger: bool, ledger: str | None
+) -> None:
+    """``evaluate --preset``: one line per run as it ends, a summary, exit 1 when a run failed."""
+    from rich.markup import escape
+
+    overrides = api.parse_pairs(env_opt)
+    out = console()
+
+    def line(run_id: str, result: Any) -> None:
+        if isinstance(result, MarlbenchError):
+            out.print(f"{run_id}: [red]not evaluated[/]: {escape(result.message)}", soft_wrap=True)
+            return
+        team = next((r for r in result.results if r.team), result.results[0])
+        out.print(f"{run_id}: mean return {team.mean:.3f} (std {team.std:.3f}, {team.label})", soft_wrap=True)
+
+    results = api.evaluate_preset(
+        preset,
+        episodes,
+        overrides,
+        ledger=api.open_ledger(ledger),
+        env=env,
+        trust_ledger=trust_ledger,
+        on_result=line,
+    )
+    failed = sum(isinstance(r, MarlbenchError) for r in results.values())
+    options = " ".join(f"--env-opt {k}={v}" for k, v in overrides.items()) or "the runs' own env options"
+    out.print(
+        f"preset {preset}: {len(results) - failed} of {len(results)} runs evaluated "
+        f"({episodes} episodes each, {options})" + (f"; {failed} failed" if failed else ""),
+        soft_wrap=True,
+    )
+    if overrides:
+        pairs = ",".join(f"{k}={v}" for k, v in overrides.items())
+        out.print(f"Table: marlbench compare --preset {preset} --eval-options {pairs}", soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _evaluation_table(result: Any) -> Any:

@@ -16,6 +16,7 @@ Conventions every registered environment follows (in-repo environments and wrapp
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from collections.abc import Callable, Mapping
@@ -192,6 +193,7 @@ def _spec_from_import_path(path: str) -> EnvSpec:
                 f"{path}() returned {type(env).__name__}, not a PettingZoo ParallelEnv",
                 "return a ParallelEnv (wrap an AEC env with pettingzoo.utils.conversions.aec_to_parallel)",
             )
+        _default_render_mode(env)
         return env
 
     probed: dict[tuple, tuple[int, str, int, int]] = {}
@@ -228,6 +230,15 @@ def _spec_from_import_path(path: str) -> EnvSpec:
         option_help={k: f"keyword argument of {attr}()" for k in options},
         family="user",
     )
+
+
+def _default_render_mode(env: Any) -> None:
+    """Give a user env without ``render_mode`` one of None, as PettingZoo's ParallelEnv documents:
+    SuperSuit's vector wrapper (the SB3 learners' path) reads ``env.unwrapped.render_mode``."""
+    for target in (env, getattr(env, "unwrapped", env)):
+        if not hasattr(target, "render_mode"):
+            with contextlib.suppress(AttributeError, TypeError):  # slots or a read-only property
+                target.render_mode = None
 
 
 def split_options(pairs: list[str] | None) -> dict[str, str]:

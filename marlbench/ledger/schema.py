@@ -6,7 +6,8 @@ the fully resolved run spec), status (str: running | finished | failed | interru
 readers add the derived ``crashed``), created_at / updated_at / finished_at (float unix seconds,
 NaN when not yet), wall_time_s (float), steps (int64, env steps done), total_steps (int64, budget),
 agent_steps (int64), n_agents (int64), versions (str, JSON), error (str), host (str), pid (int64),
-checkpoint (str, path relative to the root, "" if none), resumed_from (str).
+checkpoint (str, path relative to the root, "" if none), resumed_from (str), updates (int64, gradient
+updates the learner made so far; null, read as NaN, in ledgers written before the column existed).
 
 ``episodes`` columns: run_id, episode (int64, per-run counter), agent (str), step (int64, env steps
 at the episode's end), wall_time (float, seconds since the run started), reward (float64), length
@@ -63,9 +64,13 @@ RUN_SCHEMA = pa.schema(
         ("pid", pa.int64()),
         ("checkpoint", pa.string()),
         ("resumed_from", pa.string()),
+        ("updates", pa.int64()),
     ]
 )
 """Exact schema of a ``runs/<run_id>.parquet`` file."""
+
+NULLABLE_RUN_COLUMNS = frozenset({"updates"})
+"""Integer run columns where a missing value stays null ("unknown"), not 0."""
 
 EPISODE_SCHEMA = pa.schema(
     [
@@ -111,8 +116,8 @@ METRIC_SCHEMA = pa.schema(
 )
 """Columns of a ``metrics`` chunk: one training diagnostic value (long format, no ``metric_*``)."""
 
-COLUMN_DEFAULTS: dict[str, Any] = {"env_options": "", "policy": ""}
-"""Columns a row may leave out, and the value they then get."""
+COLUMN_DEFAULTS: dict[str, Any] = {"env_options": "", "policy": "", "updates": None}
+"""Columns a row may leave out (or an older file lacks), and the value they then get."""
 
 TABLES = {"episodes": EPISODE_SCHEMA, "evals": EVAL_SCHEMA, "metrics": METRIC_SCHEMA}
 """The chunked tables by name."""
@@ -143,6 +148,10 @@ def _as_int(name: str, value: Any) -> int:
     return operator.index(value)
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
 def _as_str(name: str, value: Any) -> str:
     if value is None:
         return ""
@@ -166,7 +175,8 @@ def normalize_run(row: Mapping[str, Any], now: float) -> dict[str, Any]:
         if pa.types.is_string(field.type):
             out[field.name] = _as_str(field.name, value)
         elif pa.types.is_integer(field.type):
-            out[field.name] = _as_int(field.name, value)
+            unknown = field.name in NULLABLE_RUN_COLUMNS and (value is None or _is_nan(value))
+            out[field.name] = None if unknown else _as_int(field.name, value)
         else:
             out[field.name] = math.nan if value is None else float(value)
     out["status"] = out["status"] or "running"

@@ -3,10 +3,12 @@
 :func:`compare` computes it; :mod:`marlbench.reports.render` writes it as a Rich table, Markdown, CSV,
 LaTeX or JSON.
 
-Score: for each run, the mean over the episodes of its last evaluation during training of the
-return aggregated over agents (``team-mean`` by default, or ``team-sum``); then across the seeds of
-a row: mean, IQM and a 95% percentile bootstrap CI of the mean (stratified by environment; one row
-is one environment, so it resamples seeds). Only ``finished`` runs with an evaluation are scored;
+Score: for each run, the mean over the episodes of its last evaluation during training (or, with
+``eval_options``, of its latest post-hoc ``marlbench evaluate --env-opt`` evaluation with those
+env options: :func:`marlbench.reports.selection.posthoc_evals`) of the return aggregated over
+agents (``team-mean`` by default, or ``team-sum``); then across the seeds of a row: mean, IQM
+and a 95% percentile bootstrap CI of the mean (stratified by environment; one row is one
+environment, so it resamples seeds). Only ``finished`` runs with an evaluation are scored;
 the others are counted in ``excluded`` and listed. Two scored runs of one row with the same seed
 are one seed, not two: the latest finished one is kept (``merged`` counts the others, the caption
 says so). Rows with fewer than :data:`FEW_SEEDS` seeds are flagged where they are shown: with
@@ -17,9 +19,9 @@ Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, docu
 :data:`FIELDS`)::
 
     label, algo, variant, setting, env, preset, seeds, runs, excluded, mean, iqm, ci_low, ci_high,
-    std, steps, wall_time_s, steps_per_s, collision_rate, completion_rate, p_improvement,
-    p_improvement_low, p_improvement_high, per_agent, running_mean, running_games, percent_human,
-    percent_human_paper
+    std, steps, wall_time_s, steps_per_s, updates, untrained, collision_rate, completion_rate,
+    p_improvement, p_improvement_low, p_improvement_high, per_agent, running_mean, running_games,
+    percent_human, percent_human_paper
 
 ``per_agent`` is an object ``{agent: mean over seeds of the agent's last-evaluation return}`` in
 JSON and, with ``--per-agent``, one CSV column ``per_agent:<agent>`` per agent. Missing values
@@ -47,6 +49,7 @@ a ledger's Atari runs needs no ale-py.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +93,9 @@ FIELDS: dict[str, str] = {
     "steps": "mean env steps per scored run",
     "wall_time_s": "mean wall-clock seconds per scored run",
     "steps_per_s": "mean env steps per second of the scored runs",
+    "updates": "mean gradient updates per scored run (empty when unknown: runs recorded before the count)",
+    "untrained": "true when every scored run of a learning algorithm made 0 gradient updates (a budget "
+    "at or below its warm-up): the score is an untrained policy's",
     "collision_rate": "share of agent-episodes of the last evaluation with a collision (SMARTS)",
     "completion_rate": "share of agent-episodes of the last evaluation that reached the goal (SMARTS)",
     "p_improvement": "with --vs: probability that a seed of this row beats a seed of the baseline "
@@ -135,6 +141,15 @@ def running_mean_runs(runs: pd.DataFrame) -> list[str]:
 
 FEW_SEEDS = 5
 """Rows with fewer seeds than this get a caveat next to their IQM and CI."""
+UNTRAINED = "0 updates"
+"""The mark of a row whose runs never learned (the ``untrained`` field), in the human formats."""
+NO_POSTHOC = "no evaluation with those env options"
+"""Why a finished run is left out of a table scored by ``--eval-options`` it was never evaluated with."""
+
+
+def options_text(options: Mapping[str, Any]) -> str:
+    """``{"traffic": "high"}`` -> ``traffic=high``."""
+    return ", ".join(f"{k}={v}" for k, v in options.items())
 
 
 @dataclass
@@ -150,13 +165,22 @@ class CompareTable:
     """Reference scores of the table's Atari environments (named in the caption)."""
     merged: int = 0
     """Scored runs left out because a later run of the same row had the same seed."""
+    eval_options: dict[str, Any] | None = None
+    """The env options of the post-hoc evaluations that score the runs (None: training evaluations)."""
+
+    @property
+    def evaluation_words(self) -> str:
+        """Which evaluation scores a run, in words."""
+        if self.eval_options is None:
+            return "the last training evaluation"
+        return f"the latest post-hoc evaluation with {options_text(self.eval_options)}"
 
     @property
     def score_text(self) -> str:
-        """One sentence saying which score and aggregation the table shows."""
+        """One sentence saying which evaluation, score and aggregation the table shows."""
         pct = round(CONFIDENCE * 100)
         return (
-            f"Final score per seed: mean return over the last evaluation's episodes, "
+            f"Final score per seed: mean return over {self.evaluation_words}'s episodes, "
             f"{AGGREGATION_WORDS[self.aggregation]}; across seeds: mean, IQM and {pct}% stratified "
             f"bootstrap CI of the mean ({RESAMPLES:,} resamples)."
         )
@@ -189,6 +213,11 @@ class CompareTable:
         if self.merged:
             runs = "run" if self.merged == 1 else "runs"
             parts.append(f"{self.merged} earlier {runs} of an already scored seed left out (latest kept)")
+        if len(self.rows) and self.rows["untrained"].fillna(False).astype(bool).any():
+            parts.append(
+                f"{UNTRAINED}: the row's runs made no gradient update (their budget was at or below the "
+                "warm-up, learning_starts), so its score is an untrained policy's"
+            )
         return "; ".join(parts) + ("." if parts else "")
 
     @property
@@ -203,7 +232,11 @@ class CompareTable:
         counts = self.excluded["reason"].value_counts()
         parts = ", ".join(f"{n} {reason}" for reason, n in counts.items())
         n = len(self.excluded)
-        return f"{n} run{'s' if n != 1 else ''} not scored: {parts} (see 'marlbench runs')"
+        text = f"{n} run{'s' if n != 1 else ''} not scored: {parts} (see 'marlbench runs')"
+        if self.eval_options is not None and (self.excluded["reason"] == NO_POSTHOC).any():
+            pairs = " ".join(f"--env-opt {k}={v}" for k, v in self.eval_options.items())
+            text += f"; evaluate them with: marlbench evaluate RUN {pairs}"
+        return text
 
 
 def compare(
@@ -213,6 +246,7 @@ def compare(
     aggregate: str = "team-mean",
     vs: str | None = None,
     episodes: pd.DataFrame | None = None,
+    eval_options: Mapping[str, Any] | None = None,
 ) -> CompareTable:
     """The compare table of ``runs`` (ledger ``runs()`` rows) using their ``evals`` rows.
 
@@ -220,11 +254,13 @@ def compare(
     Atari rows their running mean and % of human expert; without it those fields stay empty.
     ``vs`` names the baseline (an algo, a variant or an ``algo/variant`` label); each row then gets
     the probability of improvement over the baseline's row on the same environment. ValueError when
-    the baseline has no row, or more than one on an environment.
+    the baseline has no row, or more than one on an environment. ``eval_options`` scores each run by
+    its latest post-hoc evaluation with those env options (runs without one are excluded).
     """
+    eval_options = None if eval_options is None else dict(eval_options)
     runs = add_groups(runs)
-    scores = run_scores(evals, aggregate).set_index("run_id")
-    per_agent = agent_scores(evals)
+    scores = run_scores(evals, aggregate, eval_options).set_index("run_id")
+    per_agent = agent_scores(evals, eval_options)
     references = {env: ref for env, ref in human_references().items() if env in set(runs["env"])}
     running = (
         running_scores(episodes, aggregate=aggregate).set_index("run_id")
@@ -238,7 +274,7 @@ def compare(
     latest = latest.drop_duplicates(["group_key", "env", "seed"], keep="last")
     merged = len(scored) - len(latest)
     scored = scored[scored["run_id"].isin(latest["run_id"])]
-    reason = np.where(~finished, runs["status"], "no evaluation")
+    reason = np.where(~finished, runs["status"], "no evaluation" if eval_options is None else NO_POSTHOC)
     excluded = runs[~(finished & has_eval)].assign(reason=reason[~(finished & has_eval).to_numpy()])
     excluded = excluded[["run_id", "label", "env", "seed", "status", "reason"]].reset_index(drop=True)
 
@@ -255,6 +291,9 @@ def compare(
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(wall > 0, steps / wall, np.nan)
         agents = per_agent[per_agent["run_id"].isin(mine["run_id"])]
+        updates = (mine["updates"] if "updates" in mine else pd.Series(np.nan, index=mine.index)).to_numpy(
+            float
+        )
         presets = sorted({p for p in group["preset"] if p})
         records.append(
             {
@@ -275,6 +314,12 @@ def compare(
                 "steps": _nanmean(steps),
                 "wall_time_s": _nanmean(wall),
                 "steps_per_s": _nanmean(rate),
+                "updates": _nanmean(updates),
+                "untrained": bool(
+                    first["algo"] != "random"
+                    and updates.size
+                    and np.all(np.isfinite(updates) & (updates == 0))
+                ),
                 "collision_rate": _nanmean(scores.loc[mine["run_id"], "collision_rate"].to_numpy(float)),
                 "completion_rate": _nanmean(scores.loc[mine["run_id"], "completion_rate"].to_numpy(float)),
                 "p_improvement": math.nan,
@@ -299,6 +344,7 @@ def compare(
         agents=agents,
         references=references,
         merged=merged,
+        eval_options=eval_options,
     )
 
 

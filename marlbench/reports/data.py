@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from marlbench.presets import ALIAS_PREFIX
+from marlbench.reports.selection import last_evals, posthoc_evals, training_evals  # noqa: F401 (re-exported)
 from marlbench.reports.stats import bootstrap_band
 
 AGGREGATIONS = ("per-agent", "team-mean", "team-sum")
@@ -65,8 +66,12 @@ def filter_runs(
     algos: Sequence[str] = (),
     preset: str | None = None,
     variants: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Rows of ``runs`` on ``env``, with one of ``algos`` (algo names or ``algo/variant`` labels), etc.
+
+    ``tags``: only runs that carry every one of them (``train --tag``; the ``tags`` column is
+    comma-joined).
 
     With ``preset``, a run stamped with another preset but tagged ``preset:<preset>/<variant>`` (an
     identical twin that a sweep of ``preset`` adopted instead of running it again) is kept, with its
@@ -84,6 +89,9 @@ def filter_runs(
         keep &= runs["preset"] == preset
     if variants:
         keep &= runs["variant"].isin(variants)
+    if tags:
+        wanted = set(tags)
+        keep &= runs["tags"].fillna("").map(lambda text: wanted <= set(str(text).split(",")))
     return runs[keep].copy()
 
 
@@ -169,25 +177,6 @@ def add_groups(runs: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # final scores
 # ---------------------------------------------------------------------------------------------
-def training_evals(evals: pd.DataFrame) -> pd.DataFrame:
-    """Evaluations of the run's own policy made during training (the run's own env options): not later
-    ``evaluate`` calls, nor tests of other policies of the run (the ``policy`` column)."""
-    if "env_options" in evals:
-        evals = evals[evals["env_options"] == ""]
-    if "policy" in evals:
-        evals = evals[evals["policy"] == ""]
-    return evals
-
-
-def last_evals(evals: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each run's last evaluation during training (highest ``eval_id``)."""
-    evals = training_evals(evals)
-    if evals.empty:
-        return evals
-    last = evals.groupby("run_id")["eval_id"].transform("max")
-    return evals[evals["eval_id"] == last]
-
-
 def aggregate_agents(frame: pd.DataFrame, aggregate: str, keys: Sequence[str]) -> pd.DataFrame:
     """Rows per agent -> rows per ``keys`` (one per episode) with ``agent`` = "team" (mean or sum)."""
     check_aggregation(aggregate, ("team-mean", "team-sum"))
@@ -199,14 +188,17 @@ def aggregate_agents(frame: pd.DataFrame, aggregate: str, keys: Sequence[str]) -
     return out
 
 
-def run_scores(evals: pd.DataFrame, aggregate: str = "team-mean") -> pd.DataFrame:
+def run_scores(
+    evals: pd.DataFrame, aggregate: str = "team-mean", eval_options: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """One row per run: its final score (``aggregate`` over agents) from its last evaluation.
 
-    Columns: run_id, eval_step, eval_episodes, score, collision_rate, completion_rate (NaN for
-    envs without those metrics).
+    ``eval_options``: from its latest post-hoc evaluation with those env options instead
+    (:func:`last_evals`). Columns: run_id, eval_step, eval_episodes, score, collision_rate,
+    completion_rate (NaN for envs without those metrics).
     """
     check_aggregation(aggregate, ("team-mean", "team-sum"))
-    last = last_evals(evals)
+    last = last_evals(evals, eval_options)
     columns = ["run_id", "eval_step", "eval_episodes", "score", "collision_rate", "completion_rate"]
     if last.empty:
         return pd.DataFrame(columns=columns)
@@ -241,9 +233,10 @@ def running_scores(
     return out[columns]
 
 
-def agent_scores(evals: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, agent): the agent's mean return over its run's last evaluation."""
-    last = last_evals(evals)
+def agent_scores(evals: pd.DataFrame, eval_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per (run, agent): the agent's mean return over its run's last evaluation (see
+    :func:`last_evals` for ``eval_options``)."""
+    last = last_evals(evals, eval_options)
     if last.empty:
         return pd.DataFrame(columns=["run_id", "agent", "score"])
     return last.groupby(["run_id", "agent"], as_index=False).agg(score=("reward", "mean"))

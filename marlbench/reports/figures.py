@@ -73,6 +73,8 @@ class FigureOptions:
     """Only these runs (ids or unique prefixes), for figures of named runs (``diagnostics``)."""
     tier: str | None = None
     """Only runs of this budget tier (``tier:<name>`` tag); ``paper``: runs without a tier tag."""
+    tags: list[str] = field(default_factory=list)
+    """Only runs carrying every one of these tags (``report --tag``)."""
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Figure:
             algos=options.algos,
             preset=self.needs.preset or options.preset,
             variants=self.needs.variants,
+            tags=options.tags,
         )
         if options.tier:
             tiers = (

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marlbench.reports.compare import ATARI_FIELDS, FEW_SEEDS, FIELDS, CompareTable
+from marlbench.reports.compare import ATARI_FIELDS, FEW_SEEDS, FIELDS, UNTRAINED, CompareTable
 from marlbench.reports.data import RUNNING_WINDOW
 from marlbench.reports.stats import CONFIDENCE, RESAMPLES
 
@@ -50,6 +50,7 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
     """Header and text cells shown by the human formats (Rich, Markdown, LaTeX)."""
     rows = table.rows
     header = ["algorithm", "env", "seeds", "mean", "IQM", "95% CI", "steps", "wall time", "env steps/s"]
+    header.append("updates")
     metrics = [
         (name, title)
         for name, title in (("collision_rate", "collision"), ("completion_rate", "completion"))
@@ -81,6 +82,7 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
             _num(row["steps"], 0),
             _duration(row["wall_time_s"]),
             _num(row["steps_per_s"], 0),
+            UNTRAINED if row["untrained"] else _num(row["updates"], 0),
         ]
         line += [_pct(row[name]) for name, _ in metrics]
         if atari:

@@ -1,17 +1,19 @@
-"""Statistics across seeds, as in rliable (Agarwal et al. 2021), computed with SciPy.
+"""Statistics across seeds, as in rliable (Agarwal et al. 2021), in NumPy with SciPy's definitions.
 
 * :func:`iqm`: interquartile mean, the mean of the middle 50% of the scores (``scipy.stats.trim_mean``
   with 25% cut from each end, exactly rliable's ``aggregate_iqm``).
-* :func:`bootstrap_ci`: percentile confidence interval from a stratified bootstrap
-  (``scipy.stats.bootstrap`` with one sample per stratum and ``paired=False``: each stratum, e.g. each
-  environment, is resampled on its own, which is rliable's ``StratifiedBootstrap``). Seeded, so a
-  table is the same every time it is printed.
+* :func:`bootstrap_ci`: percentile confidence interval from a stratified bootstrap (what
+  ``scipy.stats.bootstrap`` with one sample per stratum, ``paired=False`` and ``method="percentile"``
+  computes, draw for draw: each stratum, e.g. each environment, is resampled on its own, which is
+  rliable's ``StratifiedBootstrap``). Seeded, so a table is the same every time it is printed.
 * :func:`probability_of_improvement`: P(X > Y) for a score of X and one of Y drawn at random, ties
   counting one half (the Mann-Whitney U statistic over ``n_x * n_y``, rliable's definition), averaged
   over strata.
 
+SciPy is not imported here: ``scipy.stats`` takes over a second to import, which ``marlbench compare``
+would pay on every call; the tests check these functions against SciPy's and hand-worked values.
 rliable itself is not imported: its bootstrap module needs ``arch``, whose current release does not
-import with pandas 3. The tests check these functions against hand-worked values.
+import with pandas 3.
 """
 
 from __future__ import annotations
@@ -33,13 +35,55 @@ STATISTICS = ("mean", "iqm")
 
 
 def iqm(scores: Sequence[float] | np.ndarray, axis: int | None = None) -> float | np.ndarray:
-    """Interquartile mean: the mean after cutting 25% of the scores from each end (NaN when empty)."""
-    from scipy.stats import trim_mean
+    """Interquartile mean: the mean after cutting 25% of the scores from each end (NaN when empty).
 
+    ``scipy.stats.trim_mean(scores, 0.25, axis)``: ``int(n / 4)`` values cut from each end.
+    """
     values = np.asarray(scores, dtype=float)
     if values.size == 0:
         return float("nan")
-    return trim_mean(values, proportiontocut=0.25, axis=axis)
+    if axis is None:
+        values, axis = values.ravel(), 0
+    n = values.shape[axis]
+    cut = int(0.25 * n)
+    ordered = np.partition(values, (cut, n - cut - 1), axis)
+    kept = np.take(ordered, np.arange(cut, n - cut), axis=axis)
+    result = np.mean(kept, axis=axis)
+    return float(result) if np.ndim(result) == 0 else result
+
+
+def _percentile_bootstrap(
+    samples: Sequence[np.ndarray],
+    statistic: Callable[..., np.ndarray],
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap CI of ``statistic(*resampled, axis=-1)``, each sample resampled on its own
+    along its last axis; the same draws and quantiles as ``scipy.stats.bootstrap(..., method="percentile",
+    paired=False, vectorized=True, rng=np.random.default_rng(seed))``."""
+    rng = np.random.default_rng(seed)
+    resampled = []
+    for sample in samples:
+        n = sample.shape[-1]
+        resampled.append(sample[..., rng.integers(0, n, (resamples, n))])
+    distribution = np.sort(statistic(*resampled, axis=-1), axis=-1)
+    alpha = (1 - confidence) / 2
+    return _linear_quantile(distribution, alpha), _linear_quantile(distribution, 1 - alpha)
+
+
+def _linear_quantile(ordered: np.ndarray, q: float) -> np.ndarray:
+    """Quantile ``q`` along the last axis of sorted values, as ``scipy.stats.quantile``'s "linear"
+    (Hyndman-Fan 7, written as SciPy does, so the floats agree to the last bit); NaN where NaN."""
+    n = ordered.shape[-1]
+    position = q * n + (1 - q)
+    upper = position // 1
+    below = int(min(max(upper - 1, 0), n - 1))
+    above = int(min(max(upper, 0), n - 1))
+    fraction = 0.0 if upper - 1 < 0 else position % 1
+    value = (1 - fraction) * ordered[..., below] + fraction * ordered[..., above]
+    return np.where(np.isnan(ordered).any(axis=-1), np.nan, value)
 
 
 def _statistic(name: str) -> Callable[..., np.ndarray]:
@@ -69,14 +113,12 @@ def bootstrap_ci(
     ``strata`` holds one array of per-seed scores per stratum (one environment, usually just one
     array). Returns ``(nan, nan)`` when no stratum has two scores: one seed gives no interval.
     """
-    from scipy.stats import bootstrap
-
     arrays = [np.asarray(s, dtype=float) for s in strata]
     arrays = [a[np.isfinite(a)] for a in arrays]
     arrays = [a for a in arrays if a.size]
     if not arrays or max(a.size for a in arrays) < 2:
         return (float("nan"), float("nan"))
-    # A stratum of one score cannot be resampled by scipy; it is constant under resampling anyway.
+    # A stratum of one score is constant under resampling: it joins every resample as it is.
     fixed = [a for a in arrays if a.size == 1]
     varied = [a for a in arrays if a.size > 1]
     pooled = _statistic(statistic)
@@ -89,17 +131,10 @@ def bootstrap_ci(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # degenerate (constant) data: the CI is the value
-        result = bootstrap(
-            tuple(varied),
-            with_fixed,
-            n_resamples=resamples,
-            confidence_level=confidence,
-            method="percentile",
-            paired=False,
-            vectorized=True,
-            rng=np.random.default_rng(seed),
+        low, high = _percentile_bootstrap(
+            varied, with_fixed, resamples=resamples, confidence=confidence, seed=seed
         )
-    return (float(result.confidence_interval.low), float(result.confidence_interval.high))
+    return (float(low), float(high))
 
 
 def bootstrap_band(
@@ -114,8 +149,6 @@ def bootstrap_band(
     NaN entries (a seed without data at that point) are left out of that point's mean. Columns
     with fewer than two finite values get NaN bounds. One vectorized bootstrap serves every column.
     """
-    from scipy.stats import bootstrap
-
     values = np.asarray(matrix, dtype=float)
     low = np.full(values.shape[1], np.nan)
     high = np.full(values.shape[1], np.nan)
@@ -130,18 +163,10 @@ def bootstrap_band(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = bootstrap(
-            (values[:, enough],),
-            nanmean,
-            axis=0,
-            n_resamples=resamples,
-            confidence_level=confidence,
-            method="percentile",
-            vectorized=True,
-            rng=np.random.default_rng(seed),
+        # seeds on the last axis: one row of resamples per column
+        low[enough], high[enough] = _percentile_bootstrap(
+            [values[:, enough].T], nanmean, resamples=resamples, confidence=confidence, seed=seed
         )
-    low[enough] = result.confidence_interval.low
-    high[enough] = result.confidence_interval.high
     return low, high
 
 
@@ -154,8 +179,6 @@ def probability_of_improvement(
     With strata, the probability is computed within each stratum and averaged (rliable's definition).
     NaN when a stratum of either side is empty.
     """
-    from scipy.stats import mannwhitneyu
-
     xs = _as_strata(x)
     ys = _as_strata(y)
     if len(xs) != len(ys):
@@ -165,8 +188,8 @@ def probability_of_improvement(
         a, b = a[np.isfinite(a)], b[np.isfinite(b)]
         if a.size == 0 or b.size == 0:
             return float("nan")
-        u, _ = mannwhitneyu(a, b, alternative="greater")
-        probabilities.append(float(u) / (a.size * b.size))
+        diff = a[:, None] - b[None, :]  # the Mann-Whitney U of a over b, divided by n_a * n_b
+        probabilities.append(float(np.mean((diff > 0) + 0.5 * (diff == 0))))
     return float(np.mean(probabilities))
 
 

@@ -7,6 +7,7 @@ a queue; every run still writes its own ledger files, so concurrent runs never s
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -22,7 +23,17 @@ from marlbench.training.runner import run
 
 def failure_row(spec: RunSpec, status: str, error: str = "") -> dict[str, Any]:
     """What :func:`run_many` returns for a run that raised instead of returning its ledger row."""
-    return {"status": status, "error": error, "algo": spec.algo, "seed": spec.seed, "variant": spec.variant}
+    config = json.dumps({"env_options": spec.env_options, "hyperparams": spec.hyperparams}, default=str)
+    return {
+        "status": status,
+        "error": error,
+        "algo": spec.algo,
+        "env": spec.env,
+        "seed": spec.seed,
+        "preset": spec.preset,
+        "variant": spec.variant,
+        "config": config,  # the settings as given, as a ledger row holds them (for the results table)
+    }
 
 
 def _run_or_failure(

@@ -1,6 +1,8 @@
-"""Progress display for runs: a Rich bar per run, fed directly or from worker processes.
+"""Progress display for runs: a Rich bar per run (or plain lines into a file), fed directly or from
+worker processes.
 
-The runner reports through a :class:`ProgressSink`; the CLI picks Rich bars, tests pick nothing.
+The runner reports through a :class:`ProgressSink`; the CLI picks Rich bars on a terminal and
+:class:`LineProgress` into a file or pipe, tests pick nothing.
 Worker processes send ``(run_id, event, payload)`` tuples through a queue to the parent's sink.
 """
 
@@ -112,12 +114,93 @@ class RichProgress:
             self._progress.update(task, description=f"{label} [{colour}]{status}")
 
 
-def terminal_progress() -> RichProgress:
-    """Rich bars on stderr, drawn live on a terminal (or with ``MARLBENCH_PROGRESS=1``), else as lines."""
+PROGRESS_EVERY_S = 10.0
+"""Seconds between two progress lines of a run when stderr is a file or pipe
+(``MARLBENCH_PROGRESS_EVERY`` overrides it)."""
+
+
+class LineProgress:
+    """Plain progress lines for a log file or a pipe, where live bars would show only at the end.
+
+    A line when a run starts, one per run every ``every`` seconds while it trains (run id, steps
+    done/total, steps/s, the recent training episodes' mean reward) and one when it ends.
+    ``clock`` is injectable so tests need not wait.
+    """
+
+    def __init__(self, stream: Any = None, every: float = PROGRESS_EVERY_S, clock: Any = None) -> None:
+        import sys
+        import time
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = every
+        self.clock = clock or time.monotonic
+        self._runs: dict[str, dict[str, Any]] = {}
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe must not stop the training
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def start(self, run_id: str, total: int, label: str) -> None:
+        self._runs[run_id] = {"total": total, "steps": 0, "info": {}, "last": self.clock()}
+        self._write(f"[progress] {run_id} ({label}): started, {total:,} steps")
+
+    def update(self, run_id: str, steps: int, info: dict[str, Any]) -> None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        run["steps"], run["info"] = steps, {**run["info"], **{k: v for k, v in info.items() if v is not None}}
+        now = self.clock()
+        if now - run["last"] >= self.every:
+            run["last"] = now
+            self._write(self.line(run_id))
+
+    def line(self, run_id: str) -> str:
+        """The progress line of ``run_id``: ``[progress] ID  1,200/10,000 steps (12%)  850 steps/s  ...``."""
+        run = self._runs[run_id]
+        steps, total, info = run["steps"], run["total"], run["info"]
+        parts = [f"[progress] {run_id}", f"{steps:,}/{total:,} steps ({100 * steps / max(total, 1):.0f}%)"]
+        if info.get("rate"):
+            parts.append(f"{info['rate']:,.0f} steps/s")
+        if info.get("updates_rate"):
+            parts.append(f"{info['updates_rate']:,.1f} updates/s")
+        if info.get("reward") is not None:
+            parts.append(f"reward {info['reward']:.2f} (recent episodes)")
+        return "  ".join(parts)
+
+    def finish(self, run_id: str, status: str) -> None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        self._write(f"[progress] {run_id}: {status} at {run['steps']:,}/{run['total']:,} steps")
+
+
+def progress_every() -> float:
+    """Seconds between progress lines: ``MARLBENCH_PROGRESS_EVERY`` (a positive number) or 10."""
+    import os
+
+    raw = os.environ.get("MARLBENCH_PROGRESS_EVERY", "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return PROGRESS_EVERY_S
+    return value if value > 0 else PROGRESS_EVERY_S
+
+
+def terminal_progress() -> RichProgress | LineProgress:
+    """Rich bars on stderr when it is a terminal (or with ``MARLBENCH_PROGRESS=1``); else, into a file
+    or a pipe, a plain line per run every :func:`progress_every` seconds."""
     import os
     import sys
 
     from rich.console import Console
 
-    live = sys.stderr.isatty() or os.environ.get("MARLBENCH_PROGRESS") == "1"
-    return RichProgress(console=Console(stderr=True, force_terminal=live or None))
+    if sys.stderr.isatty() or os.environ.get("MARLBENCH_PROGRESS") == "1":
+        return RichProgress(console=Console(stderr=True, force_terminal=True))
+    return LineProgress(sys.stderr, every=progress_every())

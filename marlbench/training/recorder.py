@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from marlbench.algos.base import updates_of
 from marlbench.config import RunSpec
 from marlbench.envs.array import EpisodeRecord
 from marlbench.training.diagnostics import Diagnostics, tensorboard_dir
@@ -70,6 +71,10 @@ class RunRecorder:
         self.algo = algo
         self.steps = steps_done
         self.start_steps = steps_done
+        if steps_done and self.eval_count:  # a resume: the kept evaluations count as made
+            kept = self.ledger.evals([self.run_id])
+            own = kept[(kept["policy"] == "") & (kept["env_options"] == "")] if len(kept) else kept
+            self.last_eval_step = int(own["step"].max()) if len(own) else -1
         while self.next_eval <= steps_done:
             self.next_eval += self.eval_every
         if self.spec.checkpoint_every:
@@ -185,7 +190,13 @@ class RunRecorder:
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
         rel = str(final.relative_to(self.ledger.root))
-        self.ledger.update_run(self.run_id, checkpoint=rel, steps=self.steps, agent_steps=self._agent_steps())
+        self.ledger.update_run(
+            self.run_id,
+            checkpoint=rel,
+            steps=self.steps,
+            agent_steps=self._agent_steps(),
+            updates=updates_of(self.algo),
+        )
         return rel
 
     def heartbeat(self) -> None:
@@ -196,6 +207,7 @@ class RunRecorder:
             steps=self.steps,
             agent_steps=self._agent_steps(),
             wall_time_s=time.time() - self.started,
+            updates=updates_of(self.algo),
         )
 
     def _agent_steps(self) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 
 from marlbench.config import RunSpec
 from marlbench.envs.array import EpisodeRecord
-from marlbench.errors import LedgerError
+from marlbench.errors import ConfigError, LedgerError
 
 
 @dataclass
@@ -81,6 +81,7 @@ def evaluate_run(
     """
     from marlbench.training.evaluation import episode_rows, evaluate, evaluation_env, max_episode_steps
 
+    check_eval_shapes(ledger, run_id, env_overrides)
     loaded = load_run(ledger, run_id)
     row, spec, algo, env_ctx = loaded.row, loaded.spec, loaded.algo, loaded.resolved.env
     eval_options = env_ctx.spec.resolve_options({**spec.resolved["env_options"], **(env_overrides or {})})
@@ -108,6 +109,73 @@ def evaluate_run(
 
     metric_names, results = summarize(records)
     return Reevaluation(row["run_id"], episodes, dict(env_overrides or {}), metric_names, results)
+
+
+def check_eval_shapes(ledger: Any, run_id: str, env_overrides: Mapping[str, str] | None) -> None:
+    """ConfigError (before anything is built or evaluated) when ``env_overrides`` change the agents,
+    or the shape of an agent's observation or action space, that run ``run_id`` was trained on.
+
+    A trained policy acts on the spaces it was trained on: ``n_agents=4`` on a 3-agent run changes
+    every observation. Options that keep the spaces (traffic, episode length) are fine. Nothing is
+    opened when the overrides change no option.
+    """
+    from marlbench.config import resolve
+
+    if not env_overrides:
+        return
+    row = ledger.get_run(run_id)
+    spec = RunSpec.from_json(row["config"])
+    env_ctx = resolve(spec).env
+    options = env_ctx.spec.resolve_options({**spec.resolved["env_options"], **env_overrides})
+    if options == env_ctx.options:
+        return
+    trained, asked = _space_signature(env_ctx.spec, env_ctx.options), _space_signature(env_ctx.spec, options)
+    if trained == asked:
+        return
+    changed = {k: v for k, v in options.items() if env_ctx.options.get(k) != v}
+    pairs = " ".join(f"--env-opt {k}={v}" for k, v in changed.items())
+    what = "agents" if set(trained) != set(asked) else "observation or action shapes"
+    raise ConfigError(
+        f"{pairs} changes the {what} that run '{row['run_id']}' was trained on "
+        f"({_describe(trained)} -> {_describe(asked)}); its policy cannot act there",
+        "evaluate with options that keep the agents and spaces (e.g. traffic or episode length), "
+        "or train a run with those options",
+    )
+
+
+def _space_signature(env_spec: Any, options: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """Agent -> (observation space kind and shape, action space kind and shape) of one fresh env."""
+    env = env_spec.make(seed=0, **options)
+    try:
+        return {
+            agent: (_space_shape(env.observation_space(agent)), _space_shape(env.action_space(agent)))
+            for agent in env.possible_agents
+        }
+    finally:
+        close = getattr(env, "close", None)
+        if callable(close):
+            close()
+
+
+def _space_shape(space: Any) -> tuple[Any, ...]:
+    """What a policy's input or output layer depends on: the space's kind, shape and sizes."""
+    extra = getattr(space, "n", None)
+    nvec = getattr(space, "nvec", None)
+    return (
+        type(space).__name__,
+        tuple(space.shape or ()),
+        None if extra is None else int(extra),
+        None if nvec is None else tuple(np.asarray(nvec).tolist()),
+    )
+
+
+def _describe(signature: Mapping[str, tuple[Any, ...]]) -> str:
+    """'3 agents, observations (18,), actions Discrete(5)' for the first agent."""
+    if not signature:
+        return "no agents"
+    obs, act = next(iter(signature.values()))
+    action = f"{act[0]}({act[2]})" if act[2] is not None else f"{act[0]}{act[1]}"
+    return f"{len(signature)} agents, observations {obs[1]}, actions {action}"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from marlbench.algos.base import optional_hook
+from marlbench.algos.base import optional_hook, updates_of
 from marlbench.config import Resolved, RunSpec, package_versions, thread_count
 from marlbench.errors import Diverged, LedgerError, MarlbenchError
 from marlbench.ledger.integrity import is_no_space, no_space
@@ -38,7 +38,9 @@ def seed_everything(seed: int) -> None:
 
 
 def new_run_id(spec: RunSpec) -> str:
-    env = "".join(c if c.isalnum() or c == "-" else "-" for c in spec.env.split(":")[-1]).strip("-")
+    # a user env (package.module:factory) is named by its module: factories are mostly called make_env
+    name = spec.env.split(":")[0].split(".")[-1]
+    env = "".join(c if c.isalnum() or c == "-" else "-" for c in name).strip("-")
     return f"{spec.algo}-{env}-s{spec.seed}-{uuid.uuid4().hex[:6]}"
 
 
@@ -95,7 +97,7 @@ def run(
                 load_checkpoint(algo, checkpoint_dir, run_id)
                 # rows recorded after this checkpoint are recorded again by the resumed run
                 ledger.truncate_run(run_id, meta)
-            ledger.put_run(_first_row(run_id, resolved, previous, meta))
+            ledger.put_run(_first_row(run_id, resolved, previous, meta) | {"updates": updates_of(algo)})
         except BaseException as exc:
             _close(algo)
             if is_no_space(exc):
@@ -221,6 +223,7 @@ def _finish(ledger: Any, recorder: RunRecorder, algo: Any, status: str, error: s
             agent_steps=recorder._agent_steps(),
             wall_time_s=time.time() - recorder.started,
             finished_at=time.time(),
+            updates=updates_of(algo),
         )
     except Exception as exc:
         if is_no_space(exc):

@@ -88,7 +88,9 @@ class CTEDDConfig:
     actor_reg: float = hp(1e-3, "weight of the squared pre-tanh deterministic output (MADDPG code)", low=0.0)
     alpha_start: float = hp(0.1, "entropy weight of eq. (5) at step 0 (sec. 5.2)", low=0.0)
     alpha_end: float = hp(0.001, "entropy weight after the annealing (sec. 5.2)", low=0.0)
-    alpha_anneal_steps: int = hp(3_000_000, "env steps to anneal alpha over (sec. 5.2: 3M)", low=0)
+    alpha_anneal_steps: int = hp(
+        3_000_000, "env steps to anneal alpha over (sec. 5.2: 3M)", low=0, steps=True
+    )
     alpha_schedule: str = hp(
         "linear", "annealing of alpha: linear ('decremented') or geometric", choices=("linear", "geometric")
     )
@@ -128,8 +130,10 @@ class CTEDDConfig:
         "distil during training or once after it (see module notes)",
         choices=("alongside", "after"),
     )
-    distill_every: int = hp(10_000, "env steps between distillation phases (alongside)", low=1)
-    test_every: int = hp(10_000, "env steps between tests of every variant (sec. 5.3; 0: none)", low=0)
+    distill_every: int = hp(10_000, "env steps between distillation phases (alongside)", low=1, steps=True)
+    test_every: int = hp(
+        10_000, "env steps between tests of every variant (sec. 5.3; 0: none)", low=0, steps=True
+    )
     test_episodes: int = hp(400, "episodes per variant test (sec. 5.3: 400), batched", low=0)
     eval_policy: str = hp("global", "policy act() serves: global or local-<c> with c in comm_dims")
     num_envs: int = hparams.num_envs(1)

@@ -33,7 +33,7 @@ class DQNConfig:
         high=1.0,
     )
     target_update_interval: int = hp(
-        1_000, "env steps between copies of the online networks into the targets (Table 1)", low=1
+        1_000, "env steps between copies of the online networks into the targets (Table 1)", low=1, steps=True
     )
     cnn_channels: str = hp("32,64,64", "output channels of the conv layers, comma separated (Table 1)")
     kernel_size: int = hp(2, "square kernel of every conv layer (Table 1)", low=1)
@@ -43,7 +43,9 @@ class DQNConfig:
     )
     gamma: float = hparams.gamma(0.99, "not in Table 1; the usual DQN value")
     # not hparams.learning_starts: the DQN family counts env steps here, not stored transitions
-    learning_starts: int = hp(1_000, "env steps collected before the first SGD step (not in Table 1)", low=0)
+    learning_starts: int = hp(
+        1_000, "env steps collected before the first SGD step (not in Table 1)", low=0, steps=True
+    )
     train_freq: int = hp(
         4, "env steps per learning step, as in DQN (Mnih et al. 2015; not in Table 1)", low=1
     )

@@ -256,6 +256,11 @@ class MultiAgentDQN:
                 recorder.log_stats(self.steps_done, self._flush_stats())
             recorder.tick(self.steps_done)
 
+    @property
+    def updates_done(self) -> int:
+        """Gradient updates made so far (every learner's SGD steps counted once each; restored by load)."""
+        return self.updates
+
     def sync_target(self) -> None:
         self.target.load_state_dict(self.online.state_dict())
 

@@ -90,6 +90,9 @@ _RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "temperature_episodes": (0, None, False),
 }
 
+STEP_VALUED = ("learning_starts", "target_update_interval")
+"""SB3 constructor arguments counted in timesteps (``preset run --scale`` scales them with the budget)."""
+
 ON_POLICY_DISCRETE = ("ppo", "a2c", "trpo", "recurrent-ppo")
 """Algorithms with a categorical actor, hence a ``temperature`` hyperparameter (paper 002)."""
 
@@ -178,7 +181,18 @@ def sb3_config_cls(name: str) -> type:
         low, high, low_open = _RANGES.get(arg, (None, None, False))
         typ = type(default) if default is not None else Any
         fields.append(
-            (arg, typ, hp(default, f"SB3 {entry.cls}({arg}=...)", low=low, high=high, low_open=low_open))
+            (
+                arg,
+                typ,
+                hp(
+                    default,
+                    f"SB3 {entry.cls}({arg}=...)",
+                    low=low,
+                    high=high,
+                    low_open=low_open,
+                    steps=arg in STEP_VALUED,
+                ),
+            )
         )
     fields.append(("n_envs", int, hp(entry.n_envs, "env copies stepped side by side", low=1, high=256)))
     fields.append(("net_arch", str, hp("", "hidden layer sizes, e.g. '64,64' ('' = SB3 default)")))

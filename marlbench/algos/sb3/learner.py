@@ -46,6 +46,7 @@ import numpy as np
 
 from marlbench.algos.base import EnvContext, Recorder
 from marlbench.algos.sb3.config import SB3_ALGOS, sb3_class, sb3_kwargs, sb3_policy_kwargs
+from marlbench.algos.sb3.resume import learn_short_round, rest_of_round
 from marlbench.errors import ConfigError
 
 
@@ -245,6 +246,12 @@ class SB3Shared:
         if self.temperature is not None:
             self.model.policy.temperature = self.temperature.value(self.episodes_done)
 
+    @property
+    def updates_done(self) -> int:
+        """Gradient updates SB3 made so far (``model._n_updates``, SB3's own count: ``n_epochs`` per
+        rollout for PPO, one per rollout for A2C, the gradient steps off-policy); restored on resume."""
+        return int(getattr(self.model, "_n_updates", 0))
+
     # -- training -------------------------------------------------------------------------------
     def learn(self, total_steps: int, recorder: Recorder) -> None:
         from stable_baselines3.common.callbacks import BaseCallback
@@ -275,9 +282,14 @@ class SB3Shared:
                     recorder.log_stats(algo.steps_done, values)
 
         remaining = max(0, total_steps - self.steps_done)
-        self.model.learn(
-            total_timesteps=remaining * n, callback=_Report(), reset_num_timesteps=self.steps_done == 0
-        )
+        short = rest_of_round(self.model, remaining * n) if self.steps_done else 0
+        if short:  # a resume inside a collection round: finish that round first, as the run would have
+            learn_short_round(self.model, short, _Report())
+            remaining -= short // n
+        if remaining > 0:
+            self.model.learn(
+                total_timesteps=remaining * n, callback=_Report(), reset_num_timesteps=self.steps_done == 0
+            )
         self.steps_done = int(self.model.num_timesteps // n)
 
     # -- acting ---------------------------------------------------------------------------------
