@@ -172,3 +172,21 @@ def unregister_fake() -> None:
     from marlbench.algos import IN_REPO
 
     IN_REPO.pop("fake", None)
+
+
+class CtrlCAt:
+    """A progress sink that presses Ctrl-C once the run has passed ``at`` env steps."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.fired = at, False
+
+    def start(self, run_id: str, total: int, label: str) -> None:
+        pass
+
+    def update(self, run_id: str, steps: int, info: dict[str, Any]) -> None:
+        if not self.fired and steps >= self.at:
+            self.fired = True
+            raise KeyboardInterrupt
+
+    def finish(self, run_id: str, status: str) -> None:
+        pass

@@ -122,6 +122,8 @@ ROWS: list[Row] = [
     ("ray-address-alone", ["train", "maddpg", *SPREAD, "--ray-address", "x:1"], {}, "need --distributed"),
     ("resume-distributed", ["train", "--resume", "x", "--distributed"], {}, "would be ignored"),
     ("tensorboard-file", ["train", P, *SPREAD, "--tensorboard", "{file}"], {}, "tensorboard"),
+    ("trust-ledger-alone", ["train", P, *SPREAD, "--trust-ledger"], {}, "only goes with --resume"),
+    ("resume-other-env", ["train", "--resume", "{garbage}", "--env", "pursuit"], {}, "trains on"),
     # ---- evaluate -----------------------------------------------------------------------------------
     ("evaluate-unknown", ["evaluate", "nosuch-run"], {}, "no run 'nosuch-run'"),
     ("evaluate-episodes-zero", ["evaluate", "{run}", "--episodes", "0"], {}, "at least 1"),
@@ -131,6 +133,15 @@ ROWS: list[Row] = [
     ("evaluate-env-opt-unknown", ["evaluate", "{run}", "--env-opt", "nosuch=1"], {}, "no option"),
     ("evaluate-garbage-checkpoint", ["evaluate", "{garbage}"], {}, "cannot be loaded"),
     ("evaluate-read-only", ["evaluate", "{run}", "--ledger", "{ro_ledger}"], {}, "cannot write"),
+    ("evaluate-nothing", ["evaluate"], {}, "give one run id or --preset"),
+    (
+        "evaluate-run-and-preset",
+        ["evaluate", "{run}", "--preset", "quickstart"],
+        {},
+        "give one run id or --preset",
+    ),
+    ("evaluate-preset-not-run", ["evaluate", "--preset", "quickstart"], {}, "no finished runs of preset"),
+    ("evaluate-shape-change", ["evaluate", "{run}", "--env-opt", "n_agents=4"], {}, "n_agents"),
     # ---- runs ------------------------------------------------------------------------------------------
     ("runs-status-bogus", ["runs", "--status", "bogus"], {}, "not a run status"),
     ("runs-algo-nosuch", ["runs", "--algo", "nosuch"], {}, "not an algorithm"),
@@ -139,6 +150,8 @@ ROWS: list[Row] = [
     # ---- compare and report --------------------------------------------------------------------------
     ("compare-format", ["compare", "--format", "xls"], {}, "unknown format"),
     ("compare-aggregate", ["compare", "--aggregate", "team-max"], {}, "not a team aggregation"),
+    ("compare-eval-options-form", ["compare", "--eval-options", "nokv"], {}, "not of the form key=value"),
+    ("compare-eval-options-empty-key", ["compare", "--eval-options", "=3"], {}, "not of the form key=value"),
     ("report-figure-unknown", ["report", "--figure", "nosuch"], {}, "nosuch"),
     ("report-aggregate", ["report", "--figure", "learning-curves", "--aggregate", "bogus"], {}, "bogus"),
     (
@@ -162,6 +175,9 @@ ROWS: list[Row] = [
     ("preset-scale-zero", ["preset", "run", "quickstart", "--scale", "0"], {}, "scale"),
     ("preset-tier-unknown", ["preset", "run", "quickstart", "--tier", "nosuch"], {}, "nosuch"),
     ("preset-jobs-zero", ["preset", "run", "quickstart", "--jobs", "0"], {}, "--jobs 0"),
+    ("preset-eval-episodes-zero", ["preset", "run", "quickstart", "--eval-episodes", "0"], {}, "between 1"),
+    ("preset-eval-episodes-int64", ["preset", "run", "quickstart", "--eval-episodes", BIG], {}, "between 1"),
+    ("preset-show-eval-episodes", ["preset", "show", "quickstart", "--eval-episodes", "-1"], {}, "between 1"),
     # ---- this wave's commands ------------------------------------------------------------------------
     ("verdict-unknown", ["verdict", "nosuch"], {}, "nosuch"),
     ("verdict-format", ["verdict", "quickstart", "--format", "xls"], {}, "xls"),

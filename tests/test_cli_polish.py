@@ -144,6 +144,13 @@ def test_line_progress_prints_a_line_every_interval_and_at_the_end() -> None:
     )
     assert "500/1,000" in lines[2]
     assert lines[3] == "[progress] ppo-x-s0-abc: finished at 500/1,000 steps"
+    clock.now = 40
+    sink.update("ppo-x-s0-abc", 600, {"rate": 50.0, "reward": None, "eval_return": -20.25})
+    assert (
+        stream.getvalue()
+        .splitlines()[-1]
+        .endswith("reward -1.50 (recent episodes)  eval -20.25 (latest evaluation)")
+    )  # the latest reward is kept while no episode ended since
 
 
 def test_terminal_progress_is_lines_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -217,3 +217,24 @@ def test_parse_typed_follows_the_default(raw, default, parsed) -> None:
 def test_parse_typed_refuses_naming_the_setting(raw, default) -> None:
     with pytest.raises(ConfigError, match="--set k"):
         parse_typed(raw, default, "--set k")
+
+
+def test_num_envs_is_the_one_name_for_env_copies() -> None:
+    """``num_envs`` sets SB3's ``n_envs`` (and ``n_envs`` the in-repo ``num_envs``): one config, one hash."""
+
+    one, other = (
+        resolve(api.make_specs("ppo", "mpe-spread", seeds=[0], steps=256, hyperparams={key: 2})[0])
+        for key in ("num_envs", "n_envs")
+    )
+    assert one.config.n_envs == other.config.n_envs == 2
+    assert one.spec.config_hash() == other.spec.config_hash()
+    maddpg = resolve(
+        api.make_specs("maddpg", "mpe-spread", seeds=[0], steps=256, hyperparams={"n_envs": 3})[0]
+    )
+    assert maddpg.config.num_envs == 3
+    with pytest.raises(ConfigError, match="num_envs and n_envs"):
+        resolve(
+            api.make_specs(
+                "ppo", "mpe-spread", seeds=[0], steps=256, hyperparams={"n_envs": 2, "num_envs": 2}
+            )[0]
+        )

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import TINY
-from fakes import FakeRecorder
+from fakes import CtrlCAt, FakeRecorder
 from rollouts import mean_return
 from typer.testing import CliRunner
 
@@ -152,24 +152,6 @@ def test_learners_update_asynchronously_and_collectors_use_new_weights(ray_sessi
     assert len({w for _, _, w in chunks}) > 1  # ... and acted with them
     assert algo.steps_done == 1500 and recorder.episodes  # every env step collected, episodes reported
     assert ray_session.owned  # the run joined the module's Ray and left it running
-
-
-class CtrlCAt:
-    """A progress sink that presses Ctrl-C once the run has passed ``at`` env steps."""
-
-    def __init__(self, at: int) -> None:
-        self.at, self.fired = at, False
-
-    def start(self, run_id: str, total: int, label: str) -> None:
-        pass
-
-    def update(self, run_id: str, steps: int, info: dict[str, Any]) -> None:
-        if not self.fired and steps >= self.at:
-            self.fired = True
-            raise KeyboardInterrupt
-
-    def finish(self, run_id: str, status: str) -> None:
-        pass
 
 
 @pytest.mark.slow

@@ -55,6 +55,7 @@ def test_eval_ids_count_up_from_the_offset_whoever_evaluates(ledger, fake_algo) 
     assert recorder.log_evaluation(10, [record(1.0, 1.0)], policy="local") == 3
     recorder.steps = 20
     recorder.evaluate()  # the runner's own round: eval_episodes deterministic episodes
+    assert recorder.last_eval_return == 5.0  # team mean (2 + 8) / 2, shown in the progress lines
     assert recorder.log_evaluation(30, [record(2.0, 2.0)]) == 5
     recorder.close()
     evals = ledger.evals(["r1"])

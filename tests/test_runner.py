@@ -168,11 +168,12 @@ def test_interrupt_then_resume(ledger) -> None:
     episodes_before = ledger.episodes([row["run_id"]])
     wall_before = row["wall_time_s"]
 
-    result = CliRunner().invoke(app, ["train", "--resume", row["run_id"][:12], "--ledger", str(ledger.root)])
+    resume = ["train", "--resume", row["run_id"][:12], "--env", "user_env:make_interrupting"]
+    result = CliRunner().invoke(app, [*resume, "--ledger", str(ledger.root)])  # --env: its import path
     assert result.exit_code == 0, result.output
     after = ledger.get_run(row["run_id"])
     assert after["status"] == "finished" and after["resumed_from"] == "interrupted"
-    assert after["steps"] >= 1500
+    assert after["steps"] == 1504  # the uninterrupted run's (whole 32-step rollouts), across the resume
     assert after["wall_time_s"] > wall_before  # wall time continues, it does not restart at zero
     assert len(ledger.runs()) == 1  # same run, not a new one
     episodes = ledger.episodes([row["run_id"]])

@@ -75,12 +75,20 @@ def check_value(name: str, value: Any, meta: Mapping[str, Any]) -> None:
             raise ConfigError(f"{name}={value} is out of range", f"it must be <= {high}")
 
 
+ENV_COPIES = {"num_envs": "n_envs", "n_envs": "num_envs"}
+"""One name for the env copies: ``num_envs`` (the in-repo learners' field) also sets SB3's ``n_envs``,
+and ``n_envs`` the in-repo ``num_envs``; the resolved config (and so the run's hash) is the same."""
+
+
 def resolve_config(config_cls: type, overrides: Mapping[str, Any] | None, algo: str) -> Any:
     """Build ``config_cls`` from its defaults and ``overrides`` (``--set`` values), validated."""
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     defaults = config_cls()
     values: dict[str, Any] = {}
-    for key, raw in (overrides or {}).items():
+    for given, raw in (overrides or {}).items():
+        key = ENV_COPIES[given] if given not in fields and ENV_COPIES.get(given) in fields else given
+        if key in values:
+            raise ConfigError(f"'{algo}': num_envs and n_envs name the same setting", "give one of them")
         if key not in fields:
             valid = ", ".join(sorted(fields))
             raise ConfigError(

@@ -52,3 +52,44 @@ def read_checkpoint(directory: Path, filename: str, algo: str, shape: dict[str, 
             "load it with the algorithm, environment options and network hyperparameters it was trained with",
         )
     return state
+
+
+def env_snapshot(env: Any, **arrays: Any) -> dict[str, Any] | None:
+    """The training envs' state and the learner's arrays that go with it (its current observations),
+    as tensors and plain values that ``torch.load(weights_only=True)`` reads back; None when there
+    are no envs yet or they cannot give their state (mpe2, SMARTS: a resume then starts fresh
+    episodes). With it (and ``save_replay``), a resumed run continues bit for bit."""
+    get = getattr(env, "get_state", None)
+    if get is None:
+        return None
+    return _tensors({"env": get(), **arrays})
+
+
+def restore_env_snapshot(env: Any, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Put :func:`env_snapshot`'s env state into ``env`` (a new env of the same settings); returns the
+    learner's arrays, as numpy again."""
+    data = _arrays(snapshot)
+    env.set_state(data["env"])
+    return data
+
+
+def _tensors(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, dict):
+        return {k: _tensors(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_tensors(v) for v in value]
+    return value
+
+
+def _arrays(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_arrays(v) for v in value]
+    return value

@@ -253,6 +253,7 @@ def print_results(rows: list[dict[str, Any]], ledger: Any) -> None:
         "variant / settings",
         "status",
         "steps",
+        "updates",
         "wall s",
         "env steps/s",
         "last eval (mean per agent)",
@@ -273,12 +274,21 @@ def print_results(rows: list[dict[str, Any]], ledger: Any) -> None:
             label,
             str(row.get("status")) + (f" ({row['error']})" if row.get("error") else ""),
             f"{steps:,}",
+            _updates(row.get("updates")),
             f"{wall:.1f}",
             f"{steps / wall:,.0f}" if wall > 0 else "-",
             mean,
             per_agent,
         )
     console().print(table)
+
+
+def _updates(value: Any) -> str:
+    """Gradient updates as the tables show them: ``-`` when unknown (ledgers before the count)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "-"
 
 
 def exit_unless_finished(rows: list[dict[str, Any]]) -> None:

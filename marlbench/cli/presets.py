@@ -110,12 +110,12 @@ def preset_show(
     from rich.table import Table
 
     preset = api.load_preset(name)
-    out = console()
+    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier, eval_episodes)
+    out = console()  # every option checked: now the page
     out.print(f"[bold]{preset.name}[/]  ({preset.path})")
     for key, value in (("paper", preset.paper), ("feeds", preset.feeds), ("about", preset.description)):
         if value:
             out.print(f"{key}: {value}", soft_wrap=True)
-    specs = preset.specs(api.parse_seeds(seeds) if seeds else None, scale, tier, eval_episodes)
     book = api.open_ledger(ledger)
     _print_tiers(preset, book)
     _print_scale(preset, specs, scale)

@@ -102,6 +102,8 @@ class RichProgress:
         if info.get("updates_rate"):
             rate += f", {info['updates_rate']:,.1f} updates/s"
         reward = f"reward {info['reward']:.2f}" if info.get("reward") is not None else ""
+        if info.get("eval_return") is not None:
+            reward += f", eval {info['eval_return']:.2f}"
         self._progress.update(task, completed=steps, rate=rate, reward=reward)
 
     def finish(self, run_id: str, status: str) -> None:
@@ -172,6 +174,8 @@ class LineProgress:
             parts.append(f"{info['updates_rate']:,.1f} updates/s")
         if info.get("reward") is not None:
             parts.append(f"reward {info['reward']:.2f} (recent episodes)")
+        if info.get("eval_return") is not None:
+            parts.append(f"eval {info['eval_return']:.2f} (latest evaluation)")
         return "  ".join(parts)
 
     def finish(self, run_id: str, status: str) -> None:

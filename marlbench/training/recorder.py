@@ -57,6 +57,8 @@ class RunRecorder:
         self.eval_count = eval_offset
         self.eval_every = spec.eval_every_steps()
         self.last_eval_step = -1
+        self.last_eval_return: float | None = None
+        """Mean return (over episodes, team mean over agents) of the latest own-policy evaluation."""
         self.next_eval = self.eval_every
         self.next_checkpoint = spec.checkpoint_every or 0
         self.last_heartbeat = time.time()
@@ -112,6 +114,7 @@ class RunRecorder:
                     "rate": (self.steps - self.start_steps) / elapsed,
                     "reward": float(np.mean(self.recent)) if self.recent else None,
                     "updates_rate": self.stats.get("updates_per_s"),  # learners that report it
+                    "eval_return": self.last_eval_return,
                 },
             )
         if self.spec.eval_episodes > 0 and self.steps >= self.next_eval:
@@ -143,6 +146,8 @@ class RunRecorder:
             self.algo, self.evaluation_env(), count, 10_000 * (self.spec.seed + 1), self.max_eval_steps
         )
         self.log_evaluation(self.steps, records)
+        if records:
+            self.last_eval_return = float(np.mean([np.mean(list(r.rewards.values())) for r in records]))
         return records
 
     def log_evaluation(self, env_steps: int, records: list[EpisodeRecord], policy: str = "") -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from marlbench.algos.base import EnvContext, Recorder, torch_threads
-from marlbench.algos.checkpoint import read_checkpoint, write_checkpoint
+from marlbench.algos.checkpoint import env_snapshot, read_checkpoint, restore_env_snapshot, write_checkpoint
 from marlbench.algos.ctedd.acting import Actor, test_round
 from marlbench.algos.ctedd.config import GLOBAL_VARIANT, CTEDDConfig, env_dims, parse_comm_dims, variant_name
 from marlbench.algos.ctedd.distill import chronological_batches, distill_step, make_students
@@ -296,12 +296,15 @@ class CTEDD:
         with torch_threads(self.config.torch_threads):
             self._learn(total_steps, recorder)
 
+    def _start_train_env(self) -> None:
+        self._train_env = self.env.make_array(self.config.num_envs, seed=self.env.seed + self.steps_done)
+        self._obs = self._train_env.reset()
+        self._state = self._global_input(self._train_env.state(), self._obs)
+
     def _learn(self, total_steps: int, recorder: Recorder) -> None:
         cfg = self.config
         if self._train_env is None:
-            self._train_env = self.env.make_array(cfg.num_envs, seed=self.env.seed + self.steps_done)
-            self._obs = self._train_env.reset()
-            self._state = self._global_input(self._train_env.state(), self._obs)
+            self._start_train_env()
         env = self._train_env
         warmup = max(1, min(cfg.learning_starts, cfg.buffer_size))
         testing = cfg.test_every > 0 and cfg.test_episodes > 0
@@ -373,6 +376,7 @@ class CTEDD:
             "nets": nets,
             "rng": self.rng.bit_generator.state,
             "torch_rng": self.torch_rng.get_state(),
+            "env": env_snapshot(self._train_env, obs=self._obs, state=self._state),
         }
         write_checkpoint(directory, "ctedd.pt", state, self.replay if self.config.save_replay else None)
 
@@ -396,7 +400,12 @@ class CTEDD:
             self.sigma_from = int(counters["sigma_from"])
         else:  # a fresh buffer: distil and explore from what arrives next
             self.distilled_upto = self.sigma_from = self.replay.total_added
-        self.close()  # a resumed run starts fresh episodes
+        self.close()
+        if state.get("env") is not None:  # the training envs continue where they were
+            self._start_train_env()
+            arrays = restore_env_snapshot(self._train_env, state["env"])
+            self._obs, self._state = arrays["obs"], arrays["state"]
+        # else (envs that cannot give their state): a resumed run starts fresh episodes
 
     def close(self) -> None:
         """Close the training and test environments (learn reopens them when called again)."""

@@ -18,7 +18,7 @@ import torch
 from gymnasium import spaces
 
 from marlbench.algos.base import EnvContext, Recorder, probe_vector_env, torch_threads
-from marlbench.algos.checkpoint import read_checkpoint, write_checkpoint
+from marlbench.algos.checkpoint import env_snapshot, read_checkpoint, restore_env_snapshot, write_checkpoint
 from marlbench.algos.maddpg.config import MADDPGConfig
 from marlbench.algos.maddpg.losses import critic_targets, regularised_actor_loss, weighted_critic_loss
 from marlbench.algos.maddpg.policy import Policy, gumbel_action
@@ -357,6 +357,7 @@ class MADDPG:
             "rng": self.rng.bit_generator.state,
             "torch_rng": self.torch_rng.get_state(),
             "replay_beta": self.replay.beta,
+            "env": env_snapshot(self._train_env, obs=self._obs, state=self._state),
         }
         write_checkpoint(directory, "maddpg.pt", state, self.replay if self.config.save_replay else None)
 
@@ -377,7 +378,12 @@ class MADDPG:
         if (directory / "replay.npz").exists():
             self.replay.load(directory / "replay.npz")
         self.replay.sampler.beta = float(state["replay_beta"])
-        self.close()  # a resumed run starts fresh episodes
+        self.close()
+        if state.get("env") is not None:  # the training envs continue where they were
+            self._start_env()
+            arrays = restore_env_snapshot(self._train_env, state["env"])
+            self._obs, self._state = arrays["obs"], arrays["state"]
+        # else (mpe2, SMARTS): a resumed run starts fresh episodes
 
     def close(self) -> None:
         """Close the training environments (learn reopens them when called again)."""

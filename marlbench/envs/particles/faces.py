@@ -19,6 +19,7 @@ from marlbench.envs.array import ArrayStep, EpisodeRecord
 from marlbench.envs.particles.core import DISCRETE_FORCES, ParticleConfig
 from marlbench.envs.particles.parallel_api import actions_batch, per_agent
 from marlbench.envs.particles.tasks import make_core
+from marlbench.envs.snapshot import core_state, restore_core
 
 
 def _spaces(config: ParticleConfig) -> tuple[spaces.Box, spaces.Space, spaces.Box]:
@@ -191,6 +192,14 @@ class ParticleArrayEnv:
                 )
             )
         return records
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue these copies exactly (see envs.snapshot)."""
+        return {"core": core_state(self.core), "started": self._started}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        restore_core(self.core, state["core"])
+        self._started = bool(state["started"])
 
     def close(self) -> None:
         return None

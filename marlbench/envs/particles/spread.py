@@ -44,6 +44,7 @@ from pettingzoo import ParallelEnv
 
 from marlbench.envs.array import ArrayStep, EpisodeRecord
 from marlbench.envs.particles.parallel_api import actions_batch, per_agent
+from marlbench.envs.snapshot import core_state, restore_core
 
 DT = 0.1
 """mpe2 ``World.dt``."""
@@ -370,6 +371,15 @@ class SpreadArrayEnv:
             )
             for i in np.flatnonzero(done).tolist()
         ]
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue these copies exactly (see envs.snapshot)."""
+        return {"core": core_state(self.core), "returns": self._returns.copy(), "started": self._started}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        restore_core(self.core, state["core"])
+        self._returns = np.array(state["returns"], dtype=self._returns.dtype)
+        self._started = bool(state["started"])
 
     def close(self) -> None:
         return None
