@@ -442,8 +442,7 @@ def test_save_load_round_trip_gives_identical_policies_and_continuation(tmp_path
             algo.actor.variant_actions(variant, obs, state), twin.actor.variant_actions(variant, obs, state)
         )
     assert (twin.steps_done, twin.updates_done, twin.tests_done) == (300, algo.updates_done, algo.tests_done)
-    algo.close()  # both continue from fresh episodes, as a resumed run does
-    algo.learn(500, FakeRecorder())
+    algo.learn(500, FakeRecorder())  # the twin's envs continue where the saved ones were
     twin.learn(500, FakeRecorder())
     assert algo.test_log[-3:] == twin.test_log[-3:]
 

@@ -135,3 +135,57 @@ def test_mp4_without_ffmpeg_says_to_write_a_gif(monkeypatch: pytest.MonkeyPatch,
     assert not (tmp_path / "x.mp4").exists()
     path = animate("r", shots).save(tmp_path / "x.gif")
     assert len(decode(path)) == 2 and decode(path)[0].shape == (8 + CAPTION, 8, 3)
+
+
+def road_shot(t: int, heading: float = -np.pi / 2) -> Snapshot:
+    """A 60 m x 60 m plus-shaped road, one ego (agent 0) driving east at 5 m per step, one car parked."""
+    road = np.zeros((120, 120), dtype=bool)  # 0.5 m cells from (-30, -30)
+    road[54:66, :] = road[:, 54:66] = True
+    vehicles = np.array([[-10.0 + 5.0 * t, -1.5, heading, 4.0, 2.0], [1.5, 8.0, np.pi, 4.0, 2.0]])
+    arrays = {
+        "road": road,
+        "road_origin": np.array([-30.0, -30.0]),
+        "road_resolution": np.array(0.5),
+        "vehicles": vehicles,
+        "owner": np.array([0, -1]),
+    }
+    return Snapshot("road", 0, t, arrays, {"agent_0": float(t)})
+
+
+def test_smarts_frames_follow_the_vehicles() -> None:
+    frames = [view(np.asarray(f)) for f in animate("r", [road_shot(t) for t in range(4)]).frames]
+    blue = [np.argwhere(np.all(f == (31, 119, 180), axis=-1)) for f in frames]
+    xs = [float(b[:, 1].mean()) for b in blue]
+    assert xs[0] < xs[1] < xs[2] < xs[3]  # the ego drives east, frame by frame
+    ys = [float(b[:, 0].mean()) for b in blue]
+    assert max(ys) - min(ys) < 1.0  # along its lane
+    height, width = np.ptp(blue[0], axis=0)
+    assert width > 1.5 * height  # heading east: long along x
+    traffic = np.argwhere(np.all(frames[0] == (225, 225, 225), axis=-1))
+    assert len(traffic) and float(traffic[:, 0].mean()) < ys[0] - 50  # the parked car, north of the ego
+    t_height, t_width = np.ptp(traffic, axis=0)
+    assert t_height > 1.5 * t_width  # heading south: long along y
+    road = np.all(frames[0] == (120, 120, 120), axis=-1)
+    column = round(18 / 31 * road.shape[1])  # x = 0 in a view from x = -18 (8 m left of the ego) to 13
+    assert road[:, column].mean() > 0.8 and not road[0, 0]  # the crossing road; grass in a corner
+
+
+@pytest.mark.slow
+def test_smarts_run_renders_all_four_egos_and_traffic(ledger, tmp_path: Path) -> None:
+    pytest.importorskip("smarts.core")
+    pytest.importorskip("sumo")
+    row = api.train(
+        "random",
+        "smarts-intersection",
+        steps=20,
+        ledger=ledger,
+        eval_episodes=0,
+        env_options={"max_steps": 12},
+    )
+    out = api.render_run(ledger, row["run_id"], episodes=1).save(tmp_path / "smarts.gif")
+    frames = decode(out)
+    assert 2 <= len(frames) <= 13  # the reset and one per step, until every ego is done or 12 steps
+    first = view(frames[0])
+    for colour in [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]:  # agent_0 .. agent_3
+        assert np.all(first == colour, axis=-1).any(), colour
+    assert not np.array_equal(first, view(frames[-1]))  # the cars moved

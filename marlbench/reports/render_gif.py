@@ -3,7 +3,8 @@
 Frames are drawn with PIL from the simulator's state, not from an env renderer: particles as discs
 in a square view fitted once to every position of the episodes (so the camera does not move),
 pursuit as its grid (walls grey, pursuers red, evaders blue, the count on a cell with several),
-Atari as the emulator's screen scaled 2x. A caption under each frame names the run, the episode,
+SMARTS from above (road grey, egos in their colours, traffic light grey), Atari as the emulator's
+screen scaled 2x. A caption under each frame names the run, the episode,
 the step and the team's mean return so far. :class:`Animation` writes GIF with PIL, or MP4 with
 matplotlib's ffmpeg writer when ffmpeg is installed. Only the CLI calls :meth:`Animation.save`.
 """
@@ -21,6 +22,8 @@ from marlbench.errors import ConfigError
 
 SIZE = 320
 """Side of the drawn view in pixels (particles and grids)."""
+ROAD_SIZE = 480
+"""Side of the SMARTS view in pixels (a 100 m junction: a car is about 16 pixels long)."""
 CAPTION = 22
 AGENT_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 FORMATS = (".gif", ".mp4")
@@ -149,18 +152,76 @@ def draw_frame(arrays: dict[str, np.ndarray]) -> Any:
     return image.resize((image.width * 2, image.height * 2), Image.Resampling.NEAREST)
 
 
+def _road_view(shots: Sequence[Any]) -> tuple[np.ndarray, float]:
+    """The lower-left corner and side (metres) of one square view holding every ego of ``shots``
+    (8 m around them), so the camera stays on the junction and the cars are large enough to see."""
+    egos = [s.arrays["vehicles"][s.arrays["owner"] >= 0, :2] for s in shots]
+    points = np.concatenate([e for e in egos if len(e)] or [np.zeros((1, 2))])
+    low, high = points.min(axis=0) - 8.0, points.max(axis=0) + 8.0
+    side = float(max(high - low))
+    return (low + high) / 2 - side / 2, side
+
+
+def draw_road(arrays: dict[str, np.ndarray], corner: np.ndarray, side: float) -> Any:
+    """SMARTS from above, north up: the road grey on green, egos in their colours with a white nose,
+    SUMO traffic light grey; each vehicle a rectangle of its length and width along its heading."""
+    from PIL import Image, ImageDraw
+
+    origin, resolution = arrays["road_origin"], float(arrays["road_resolution"])
+    cells = max(1, round(side / resolution))
+    col0, row0 = np.floor((corner - origin) / resolution).astype(int)
+    rows, cols = np.arange(row0, row0 + cells), np.arange(col0, col0 + cells)
+    road = arrays["road"]  # [rows (y), cols (x)]
+    inside = (rows[:, None] >= 0) & (rows[:, None] < road.shape[0]) & (cols >= 0) & (cols < road.shape[1])
+    window = np.zeros((cells, cells), dtype=bool)
+    window[inside] = road[np.clip(rows, 0, road.shape[0] - 1)][:, np.clip(cols, 0, road.shape[1] - 1)][inside]
+    pixels = np.where(window[::-1, :, None], np.array([120, 120, 120]), np.array([92, 140, 82]))
+    image = Image.fromarray(pixels.astype(np.uint8)).resize((ROAD_SIZE, ROAD_SIZE), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(image)
+    scale = ROAD_SIZE / side
+
+    def pixel(xy: np.ndarray) -> list[tuple[float, float]]:
+        x = (xy[:, 0] - corner[0]) * scale
+        y = ROAD_SIZE - (xy[:, 1] - corner[1]) * scale  # world y points up
+        return list(zip(x.tolist(), y.tolist(), strict=True))
+
+    order = np.argsort(arrays["owner"] >= 0, kind="stable")  # traffic first, egos on top
+    for k in order:
+        x, y, heading, length, width = arrays["vehicles"][k]
+        ahead = np.array([-np.sin(heading), np.cos(heading)])
+        across = np.array([ahead[1], -ahead[0]])
+        centre = np.array([x, y])
+        corners = np.array(
+            [
+                centre + (a * length * ahead + b * width * across) / 2
+                for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))
+            ]
+        )
+        owner = int(arrays["owner"][k])
+        colour = AGENT_COLOURS[owner % len(AGENT_COLOURS)] if owner >= 0 else (225, 225, 225)
+        draw.polygon(pixel(corners), fill=colour, outline=(0, 0, 0))
+        if owner >= 0:
+            draw.line(
+                pixel(np.array([centre, centre + ahead * length * 0.45])), fill=(255, 255, 255), width=2
+            )
+    return image
+
+
 def animate(run_id: str, shots: Sequence[Any], fps: float = 10.0) -> Animation:
     """One frame per snapshot of ``shots`` (all of one kind), captioned."""
     if not shots:
         raise ConfigError("nothing was played, so there is nothing to draw", "give --episodes 1 or more")
     kind = shots[0].kind
-    corner, side = _particle_view(shots) if kind == "particles" else (np.zeros(2), 1.0)
+    views = {"particles": _particle_view, "road": _road_view}
+    corner, side = views[kind](shots) if kind in views else (np.zeros(2), 1.0)
     frames = []
     for shot in shots:
         if kind == "particles":
             image = draw_particles(shot.arrays, corner, side)
         elif kind == "grid":
             image = draw_grid(shot.arrays)
+        elif kind == "road":
+            image = draw_road(shot.arrays, corner, side)
         else:
             image = draw_frame(shot.arrays)
         team = float(np.mean(list(shot.returns.values()))) if shot.returns else 0.0

@@ -9,11 +9,14 @@ no renderer of the env:
 * ``particles``: the particle envs (``mpe-spread``, ``cn-v1``, ``cn-v2``, ``predator-prey``,
   ``push-forward``): agent and landmark positions and sizes;
 * ``grid``: pursuit: walls, pursuer and evader counts per cell;
-* ``frame``: Atari: the emulator's RGB screen.
+* ``frame``: Atari: the emulator's RGB screen;
+* ``road``: SMARTS: the road surface (from the SUMO net file) and every vehicle, the four egos and
+  the SUMO traffic, with position, heading and size.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +26,7 @@ import numpy as np
 from marlbench.envs.wrap import DEAD
 from marlbench.errors import ConfigError
 
-KINDS = ("particles", "grid", "frame")
+KINDS = ("particles", "grid", "frame", "road")
 """What a snapshot can hold (see the module docstring)."""
 
 
@@ -102,10 +105,53 @@ def frame_state(env: Any) -> dict[str, np.ndarray] | None:
     return None
 
 
+_ROADS: weakref.WeakKeyDictionary[Any, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+"""The drawn road surface of each SMARTS env (computed once from its SUMO net file)."""
+
+
+def road_state(env: Any) -> dict[str, np.ndarray] | None:
+    """SMARTS: the road surface and every vehicle, egos and SUMO traffic (position, heading, size).
+
+    ``vehicles`` is ``[M, 5]``: x, y, heading (SMARTS: radians counter-clockwise from north), length,
+    width; ``owner`` ``[M]`` is the ego's agent index, or -1 for traffic.
+    """
+    for item in _inner(env):
+        procs, built = getattr(item, "_procs", None), getattr(item, "_built", None)
+        if procs is None or built is None or not hasattr(item, "possible_agents"):
+            continue
+        if item not in _ROADS:
+            from marlbench.envs.smarts_intersection.features import DrivableRaster
+
+            raster = DrivableRaster.from_net_file(built.net_file, resolution=0.5, margin=5.0)
+            _ROADS[item] = {
+                "road": raster.mask,
+                "road_origin": np.array(raster.origin, dtype=float),
+                "road_resolution": np.array(raster.resolution, dtype=float),
+            }
+        vehicles, owner = [], []
+        index = getattr(procs.sim, "vehicle_index", None)
+        if index is not None:
+            owners = {
+                v: i for i, a in enumerate(item.possible_agents) for v in index.vehicle_ids_by_owner_id(a)
+            }
+            for vid in sorted(index.vehicle_ids()):
+                vehicle = index.vehicle_by_id(vid)
+                x, y = (float(c) for c in vehicle.position[:2])
+                vehicles.append((x, y, float(vehicle.heading), float(vehicle.length), float(vehicle.width)))
+                owner.append(owners.get(vid, -1))
+        return {
+            **_ROADS[item],
+            "vehicles": np.array(vehicles, dtype=float).reshape(-1, 5),
+            "owner": np.array(owner, dtype=np.int64),
+        }
+    return None
+
+
 READERS: dict[str, Callable[[Any], dict[str, np.ndarray] | None]] = {
     "particles": particle_state,
     "grid": grid_state,
     "frame": frame_state,
+    "road": road_state,
 }
 
 
@@ -116,7 +162,7 @@ def snapshot_reader(env: Any, env_name: str) -> tuple[str, Callable[[Any], dict[
             return kind, reader
     raise ConfigError(
         f"marlbench render cannot draw environment '{env_name}' yet",
-        "render runs of particle envs (mpe-spread, cn-v1, ...), pursuit or Atari games",
+        "render runs of particle envs (mpe-spread, cn-v1, ...), pursuit, smarts-intersection or Atari",
     )
 
 
