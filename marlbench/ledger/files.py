@@ -8,6 +8,7 @@ cannot parse warns (:class:`LedgerWarning`) and skips it: reading never crashes 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import warnings
 from pathlib import Path
@@ -66,13 +67,48 @@ def read_table(path: Path, schema: pa.Schema, metrics: bool) -> pa.Table | None:
         return None
 
 
+MERGED = re.compile(r"(\d{8})-merged-(\d{8})\.parquet")
+"""A compacted chunk ``LAST-merged-FIRST.parquet``: it holds chunks ``FIRST`` .. ``LAST`` of a run."""
+
+
 def parquet_files(directory: Path) -> list[Path]:
-    """The finished ``*.parquet`` files in ``directory``, sorted by name (temp files are ignored)."""
+    """The live ``*.parquet`` files in ``directory``, sorted by name.
+
+    Temp files are ignored, and so are chunks a compacted file covers (:func:`covered`): after a
+    crash between writing a compacted file and deleting its parts, the parts are not read twice.
+    """
     try:
         names = os.listdir(directory)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [directory / n for n in sorted(names) if n.endswith(".parquet") and not n.startswith(".")]
+    names = sorted(n for n in names if n.endswith(".parquet") and not n.startswith("."))
+    hidden = covered(names)
+    return [directory / n for n in names if n not in hidden]
+
+
+def chunk_range(name: str) -> tuple[int, int] | None:
+    """``(first, last)`` sequence numbers a chunk file holds (one for a plain chunk), or None."""
+    merged = MERGED.fullmatch(name)
+    if merged:
+        return int(merged[2]), int(merged[1])
+    head = name.split("-", 1)[0]
+    return (int(head), int(head)) if head.isdigit() and len(head) == 8 else None
+
+
+def covered(names: list[str]) -> set[str]:
+    """The chunk names a compacted file among ``names`` holds (a wider compacted file covers a narrower)."""
+    spans = [(r, n) for n in names if MERGED.fullmatch(n) and (r := chunk_range(n)) is not None]
+    out: set[str] = set()
+    for name in names:
+        own = chunk_range(name)
+        if own is None:
+            continue
+        for (low, high), merged in spans:
+            inside = merged != name and low <= own[0] and own[1] <= high
+            if inside and ((low, high) != own or not MERGED.fullmatch(name)):
+                out.add(name)
+                break
+    return out
 
 
 def subdirectories(base: Path) -> list[Path]:

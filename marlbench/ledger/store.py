@@ -187,6 +187,12 @@ class Ledger:
         """A buffer that appends rows to ``table`` for ``run_id`` in chunks (see :class:`ChunkWriter`)."""
         return ChunkWriter(self, table, run_id, flush_rows=flush_rows, flush_seconds=flush_seconds)
 
+    def compact_run(self, run_id: str) -> int:
+        """Merge a finished run's chunks into one file per table (:mod:`marlbench.ledger.compact`)."""
+        from marlbench.ledger.compact import compact_run
+
+        return compact_run(self.root, run_id)
+
     def checkpoint_dir(self, run_id: str) -> Path:
         """``checkpoints/<run_id>``, created if needed."""
         path = self.root / "checkpoints" / check_run_id(run_id)
@@ -311,13 +317,23 @@ class Ledger:
         else:
             ids = [run_ids] if isinstance(run_ids, str) else list(dict.fromkeys(run_ids))
             dirs = [base / r for r in ids if RUN_ID.fullmatch(r)]
-        tables = [read_table(p, schema, metrics=True) for d in dirs for p in parquet_files(d)]
-        tables = [t for t in tables if t is not None]
+        tables = [t for d in dirs for t in _read_dir(d, schema)]
         if not tables:
             return schema.empty_table().to_pandas()
         joined = pa.concat_tables(tables, promote_options="default")
         metrics = sorted(n for n in joined.column_names if n.startswith("metric_"))
         return joined.select(schema.names + metrics).to_pandas()
+
+
+def _read_dir(directory: Path, schema: pa.Schema) -> list[pa.Table]:
+    """The chunks of one run's table directory; listed again when a file vanished while reading
+    (a finishing run compacting its chunks: the compacted file then holds those rows)."""
+    for _ in range(3):
+        files = parquet_files(directory)
+        tables = [read_table(p, schema, metrics=True) for p in files]
+        if all(t is not None or p.exists() for t, p in zip(tables, files, strict=True)):
+            break
+    return [t for t in tables if t is not None]
 
 
 def _derived_status(df: pd.DataFrame) -> list[str]:

@@ -8,6 +8,7 @@ interrupted, diverged; a process that vanished shows as crashed). Several runs g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -215,7 +216,7 @@ def _finish(ledger: Any, recorder: RunRecorder, algo: Any, status: str, error: s
     finally:
         _close(algo)
     try:
-        return ledger.update_run(
+        row = ledger.update_run(
             recorder.run_id,
             status=status,
             error=error,
@@ -229,6 +230,10 @@ def _finish(ledger: Any, recorder: RunRecorder, algo: Any, status: str, error: s
         if is_no_space(exc):
             return None
         raise
+    if status == "finished":
+        with contextlib.suppress(OSError):  # a full disk keeps the chunks as they are: still whole
+            ledger.compact_run(recorder.run_id)
+    return row
 
 
 def read_meta(checkpoint_dir: Path, run_id: str) -> dict[str, int]:
