@@ -99,7 +99,10 @@ def test_learning_curves_draw_the_random_score_as_a_dashed_line(ledger, tmp_path
         ledger=ledger,
         hyperparams={"n_envs": 1, "n_steps": 32, "batch_size": 32, "n_epochs": 1},
     )
-    drawing = api.draw_figure(ledger, "learning-curves", api.figure_options(algos="ppo")).drawing
+    options = api.figure_options(algos="ppo", aggregate="per-agent")
+    drawing = api.draw_figure(ledger, "learning-curves", options).drawing
+    auto = api.draw_figure(ledger, "learning-curves", api.figure_options(algos="ppo")).drawing
+    assert len([ax for ax in auto.figure.axes if ax.get_title()]) == 1  # exchangeable agents: one team panel
     level = ledger.last_eval(ref["run_id"]).query("agent == 'agent_1'")["reward"].mean()
     axes = [ax for ax in drawing.figure.axes if ax.get_title().endswith("agent_1")]
     dashed = [line for line in axes[0].lines if line.get_linestyle() == "--"]

@@ -480,3 +480,17 @@ def test_figure_registry_accepts_new_figures() -> None:
             register_figure(extra)
     finally:
         _FIGURES.pop("test-extra", None)
+
+
+def test_auto_aggregation_is_per_agent_only_where_agents_differ_or_the_paper_insists() -> None:
+    import pandas as pd
+
+    from marlbench.reports.figures import default_aggregate, get_figure
+
+    curves, paper000 = get_figure("learning-curves"), get_figure("batch-size")
+    assert default_aggregate(curves, pd.DataFrame({"env": ["mpe-spread", "cn-v1"]})) == "team-mean"
+    assert (
+        default_aggregate(curves, pd.DataFrame({"env": ["mpe-spread", "smarts-intersection"]})) == "per-agent"
+    )
+    assert default_aggregate(curves, pd.DataFrame({"env": ["mypkg.envs:make"]})) == "per-agent"
+    assert default_aggregate(paper000, pd.DataFrame({"env": ["mpe-spread"]})) == "per-agent"

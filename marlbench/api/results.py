@@ -208,7 +208,7 @@ def figure_options(
     env: str | None = None,
     algos: str | Sequence[str] | None = None,
     preset: str | None = None,
-    aggregate: str = "per-agent",
+    aggregate: str = "auto",
     source: str | None = None,
     runs: str | Sequence[str] | None = None,
     tier: str | None = None,
@@ -220,8 +220,10 @@ def figure_options(
     from marlbench.reports.data import AGGREGATIONS, split_list
     from marlbench.reports.figures import FigureOptions
 
-    if aggregate not in AGGREGATIONS:
-        raise ConfigError(f"--aggregate {aggregate} is unknown", f"choose one of: {', '.join(AGGREGATIONS)}")
+    if aggregate not in (*AGGREGATIONS, "auto"):
+        raise ConfigError(
+            f"--aggregate {aggregate} is unknown", f"choose one of: auto, {', '.join(AGGREGATIONS)}"
+        )
     if source not in (None, "train", "eval"):
         raise ConfigError(f"--source {source} is unknown", "choose train or eval")
     return FigureOptions(
@@ -293,7 +295,9 @@ class DrawnFigure:
 
 def draw_figure(ledger: Any, name: str, options: Any) -> DrawnFigure:
     """Draw figure ``name`` from ``ledger``; LedgerError (naming the producing command) without runs."""
-    from marlbench.reports.figures import get_figure, report_data
+    import dataclasses
+
+    from marlbench.reports.figures import default_aggregate, get_figure, report_data
 
     chosen = get_figure(name)
     data = report_data(ledger, chosen, options)
@@ -308,7 +312,7 @@ def draw_figure(ledger: Any, name: str, options: Any) -> DrawnFigure:
     matplotlib.use("Agg")
     # every filter is in the file name, so one figure never overwrites another of other runs
     algos = "+".join(a.replace("/", "_") for a in options.algos)
-    aggregate = options.aggregate if options.aggregate != "per-agent" else ""
+    aggregate = options.aggregate if options.aggregate not in ("per-agent", "auto") else ""
     runs = "+".join(options.runs)[:60]
     tier = f"tier-{options.tier}" if options.tier else ""
     suffix = [
@@ -316,4 +320,6 @@ def draw_figure(ledger: Any, name: str, options: Any) -> DrawnFigure:
         for x in (None if chosen.needs.preset else options.preset, options.env, algos, aggregate, runs, tier)
         if x
     ]
+    if options.aggregate == "auto":
+        options = dataclasses.replace(options, aggregate=default_aggregate(chosen, data.runs))
     return DrawnFigure(chosen.draw(data, options), "-".join([chosen.name, *suffix]))

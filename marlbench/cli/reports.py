@@ -116,8 +116,12 @@ def report(
         str | None, typer.Option(help="Only runs of this preset (figures that do not name their own).")
     ] = None,
     aggregate: Annotated[
-        str, typer.Option(help="per-agent (a panel per agent), team-mean or team-sum (one panel).")
-    ] = "per-agent",
+        str,
+        typer.Option(
+            help="per-agent (a panel per agent), team-mean or team-sum (one panel); auto: team-mean where "
+            "agents are exchangeable, per-agent on SMARTS, user envs and paper 000's figures."
+        ),
+    ] = "auto",
     source: Annotated[
         str | None,
         typer.Option(help="Curves from training episodes (train) or evaluations (eval); default per figure."),

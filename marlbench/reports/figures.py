@@ -64,7 +64,8 @@ class FigureOptions:
     preset: str | None = None
     """Only runs of this preset (for figures that do not name their own)."""
     aggregate: str = "per-agent"
-    """per-agent (one panel per agent), team-mean or team-sum (one panel)."""
+    """per-agent (one panel per agent), team-mean or team-sum (one panel); ``auto`` (the CLI's
+    default) is resolved by :func:`marlbench.api.draw_figure` with :func:`default_aggregate`."""
     source: str | None = None
     """train (training episodes) or eval (evaluations); None: the figure's default."""
     bins: int = 40
@@ -101,6 +102,15 @@ class Drawing:
     figure: Any
     """A ``matplotlib.figure.Figure``."""
     notes: list[str] = field(default_factory=list)
+
+
+def default_aggregate(figure: Figure, runs: pd.DataFrame) -> str:
+    """``--aggregate auto``: one team-mean panel where the agents are exchangeable (the particle tasks,
+    pursuit), a panel per agent where they are not (SMARTS egos drive different routes; a user's env
+    may differ too) or where the paper insists (paper 000 reports every agent)."""
+    envs = set(runs["env"]) if "env" in runs else set()
+    distinct = any(e.startswith("smarts") or ":" in e for e in envs)
+    return "per-agent" if figure.paper.startswith("000") or distinct else "team-mean"
 
 
 @dataclass(frozen=True)
