@@ -11,11 +11,10 @@ repeated runs, in CPU time (the machine may be shared).
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from collections.abc import Callable
 
 import numpy as np
+from timing import median_ms  # benchmarks/ is on sys.path when a script runs
 
 from marlbench.replay import RankSampler, ReplayBuffer, make_replay
 
@@ -32,17 +31,6 @@ FIELDS = {
 
 def random_transitions(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {name: rng.random((n, *shape), dtype=np.float32) for name, (shape, _) in FIELDS.items()}
-
-
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median milliseconds of ``fn`` over ``repeats`` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times) * 1e3
 
 
 def fill(buf: ReplayBuffer, rng: np.random.Generator, chunk: int = 50_000) -> None:
@@ -73,8 +61,10 @@ def main() -> None:
             td = rng.random(shape) * 2
             _, idx, _ = buf.sample(args.batch, rng)
             buf.update_priorities(idx, td)
-            sample_ms = timed(lambda buf=buf: buf.sample(args.batch, rng), args.repeats)
-            update_ms = timed(lambda buf=buf, idx=idx, td=td: buf.update_priorities(idx, td), args.repeats)
+            sample_ms = median_ms(lambda buf=buf: buf.sample(args.batch, rng), args.repeats)
+            update_ms = median_ms(
+                lambda buf=buf, idx=idx, td=td: buf.update_priorities(idx, td), args.repeats
+            )
             new = random_transitions(100, rng)
 
             def cycle(buf: ReplayBuffer = buf, new: dict[str, np.ndarray] = new, td: np.ndarray = td) -> None:
@@ -91,7 +81,7 @@ def main() -> None:
             sort_ms = float("nan")
             if isinstance(buf.sampler, RankSampler):
                 sampler = buf.sampler
-                sort_ms = timed(lambda s=sampler: s.resort(0, args.capacity), 5)
+                sort_ms = median_ms(lambda s=sampler: s.resort(0, args.capacity), 5)
             results[(kind, k)] = cycle_ms
             print(
                 f"{kind:<13}{k:>9}{sample_ms:>11.3f}{update_ms:>11.3f}{cycle_ms:>10.3f}"

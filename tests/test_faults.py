@@ -213,20 +213,27 @@ def test_an_sb3_checkpoint_cannot_run_code(ledger, tmp_path) -> None:
     assert not marker.exists() and len(result.results) == 4  # 3 agents and the team
 
 
-def test_evaluate_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monkeypatch) -> None:
-    """Item 9: a ledger's ``module:factory`` env is imported only when the user names it again."""
+def planted_run(ledger, tmp_path: Path, monkeypatch, module: str, **changes: str) -> tuple[dict, Path]:
+    """A finished fake run whose ledger row now names ``module:make``, a module that creates the
+    returned marker file when imported (the planted code of a ledger from elsewhere)."""
     import json as json_mod
 
     from marlbench import api
 
     row = api.train("fake", "user_env:make", steps=20, ledger=ledger, eval_episodes=1)
     marker = tmp_path / "imported"
-    (tmp_path / "planted_env.py").write_text(
+    (tmp_path / f"{module}.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nfrom user_env import make\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     config = json_mod.loads(row["config"])
-    ledger.update_run(row["run_id"], config=json_mod.dumps({**config, "env": "planted_env:make"}))
+    ledger.update_run(row["run_id"], config=json_mod.dumps({**config, "env": f"{module}:make"}), **changes)
+    return row, marker
+
+
+def test_evaluate_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monkeypatch) -> None:
+    """Item 9: a ledger's ``module:factory`` env is imported only when the user names it again."""
+    row, marker = planted_run(ledger, tmp_path, monkeypatch, "planted_env")
     result = CliRunner().invoke(app, ["evaluate", row["run_id"], "--episodes", "1"])
     assert result.exit_code == 2 and "--trust-ledger" in result.output, result.output
     assert not marker.exists() and "Traceback" not in result.output
@@ -239,22 +246,7 @@ def test_evaluate_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monk
 
 def test_resume_does_not_import_an_env_the_ledger_names(ledger, tmp_path, monkeypatch) -> None:
     """Item 9 for ``train --resume``: as for evaluate, the user names the import-path env again."""
-    import json as json_mod
-
-    from marlbench import api
-
-    row = api.train("fake", "user_env:make", steps=20, ledger=ledger, eval_episodes=1)
-    marker = tmp_path / "imported"
-    (tmp_path / "planted_resume_env.py").write_text(
-        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nfrom user_env import make\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    config = json_mod.loads(row["config"])
-    ledger.update_run(
-        row["run_id"],
-        status="interrupted",
-        config=json_mod.dumps({**config, "env": "planted_resume_env:make"}),
-    )
+    row, marker = planted_run(ledger, tmp_path, monkeypatch, "planted_resume_env", status="interrupted")
     refused = CliRunner().invoke(app, ["train", "--resume", row["run_id"]])
     assert refused.exit_code == 2 and "--trust-ledger" in refused.output, refused.output
     assert not marker.exists() and "Traceback" not in refused.output
