@@ -31,6 +31,7 @@ from marlbench.reports.data import RUNNING_WINDOW, running_scores
 from marlbench.reports.figures import FigureOptions, get_figure, report_data
 from marlbench.reports.paper002 import NEEDS, running_mean
 from marlbench.reports.render import render
+from marlbench.reports.style import figure_words
 
 PRESET = "atari-actor-critic"
 AGENT = "player_0"
@@ -354,7 +355,7 @@ def test_figure_draws_running_mean_vs_games_and_vs_steps_per_game(tmp_path: Path
     # reference lines at the human expert and random play scores
     flat = {tuple(line.get_ydata()) for line in pong_games.get_lines() if line.get_label().startswith("_")}
     assert flat == {(9.3, 9.3), (-20.7, -20.7)}
-    title = " ".join(drawing.figure.get_suptitle().split())
+    title = figure_words(drawing.figure)
     assert "Fig. 8" in title and "last 100 training games" in title and "human expert" in title
     missing = [n for n in drawing.notes if "no finished runs of variant(s)" in n]
     assert (

@@ -20,6 +20,7 @@ from marlbench.ledger import Ledger
 from marlbench.presets import load_preset
 from marlbench.reports import stats
 from marlbench.reports.figures import FigureOptions, get_figure, report_data
+from marlbench.reports.style import figure_words
 
 PURSUERS = [f"pursuer_{i}" for i in range(8)]
 PRESET = "lbs-pursuit"
@@ -88,9 +89,15 @@ def draw(ledger: Ledger, **options: object):
 
 
 def bars(drawing) -> tuple[list[float], list[str], list[tuple[float, float]]]:
-    """Bar heights, tick labels and the (low, high) ends of each error bar, left to right."""
+    """Each algorithm's mean (NaN where it has no score), tick labels and the (low, high) ends of
+    each whisker, left to right. Means are points: no bar is drawn (returns are negative here)."""
     (ax,) = drawing.figure.axes
-    heights = [p.get_height() for p in ax.patches]
+    assert not ax.patches  # no bars hanging from 0
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    means = {
+        round(float(x)): float(y) for c in ax.collections if c.get_gid() == "mean" for x, y in c.get_offsets()
+    }
+    heights = [means.get(i, float("nan")) for i in range(len(ticks))]
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     whiskers = []
     for collection in ax.collections:
@@ -102,7 +109,7 @@ def bars(drawing) -> tuple[list[float], list[str], list[tuple[float, float]]]:
 
 def suptitle(drawing) -> str:
     """The figure's title with its wrapping undone."""
-    return " ".join(drawing.figure.get_suptitle().split())
+    return figure_words(drawing.figure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +147,11 @@ def test_bars_are_the_mean_team_sum_of_the_last_evaluation_with_bootstrap_ci(tmp
         assert (low, high) == pytest.approx(want)
         assert min(scores) <= low < np.mean(scores) < high <= max(scores)
     # every seed is drawn as a dot at its score
-    dots = [c for c in drawing.figure.axes[0].collections if isinstance(c, PathCollection)]
+    dots = [
+        c
+        for c in drawing.figure.axes[0].collections
+        if isinstance(c, PathCollection) and c.get_gid() == "seed"
+    ]
     drawn = sorted(float(y) for c in dots for y in c.get_offsets()[:, 1])
     assert drawn == sorted(s for v in TEAM_SUMS.values() for s in v)
     title = suptitle(drawing)
@@ -172,7 +183,7 @@ def test_missing_variant_and_unscored_runs_are_noted(tmp_path: Path) -> None:
     drawing = draw(ledger)
     heights, ticks, _ = bars(drawing)
     assert ticks[-1] == "PS (shared\nnetwork)\n(n=0)"
-    assert heights[-1] == 0.0  # no score: an empty bar, not a made-up one
+    assert np.isnan(heights[-1])  # no score: no point, not a made-up one
     assert any("idqn-shared-buffer" in n and "marlbench preset run lbs-pursuit" in n for n in drawing.notes)
     assert any("ps-dqn-noeval has no evaluation" in n for n in drawing.notes)
 

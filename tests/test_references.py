@@ -127,7 +127,7 @@ def test_the_demos_maddpg_beats_the_random_policy(ledger) -> None:
 
 
 def test_an_algorithm_keeps_its_colour_whatever_else_a_figure_shows() -> None:
-    from marlbench.reports.curves import palette
+    from marlbench.reports.style import palette
 
     alone, with_others = palette(["ppo"]), palette(["a2c", "maddpg", "ppo"])
     assert alone["ppo"] == with_others["ppo"]

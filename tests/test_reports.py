@@ -19,6 +19,7 @@ from marlbench.ledger import Ledger
 from marlbench.reports import stats
 from marlbench.reports.compare import FIELDS, compare
 from marlbench.reports.data import add_groups, run_scores, train_curves
+from marlbench.reports.style import figure_words
 
 AGENTS4 = [f"agent_{i}" for i in range(4)]
 AGENTS3 = [f"agent_{i}" for i in range(3)]
@@ -405,7 +406,7 @@ def test_paper_curve_figures_have_one_panel_per_agent_and_one_line_per_variant(
     assert [ax.get_title() for ax in axes] == AGENTS4
     assert all(len(ax.get_lines()) == 2 for ax in axes)
     assert "per agent" in axes[0].get_ylabel()
-    title = drawing.figure.get_suptitle()
+    title = figure_words(drawing.figure)
     assert "Fig." in title and "2 seeds" in title and "95% bootstrap CI" in title
     legend = [t.get_text() for t in drawing.figure.legends[0].get_texts()]
     expected = {
@@ -441,7 +442,7 @@ def test_ppo_vs_maddpg_plots_steps_and_wall_time_and_states_the_ratio(tmp_path: 
     assert len(axes) == 8
     assert all(len(ax.get_lines()) == 2 for ax in axes)
     assert {ax.get_xlabel() for ax in axes[4:]} == {"wall-clock time (s)"}
-    assert "3.2x" in drawing.figure.get_suptitle()  # 32 s vs 10 s for the same steps
+    assert "3.2x" in figure_words(drawing.figure)  # 32 s vs 10 s for the same steps
 
 
 def test_safety_figure_rates_per_traffic_density(tmp_path: Path) -> None:
@@ -494,3 +495,5 @@ def test_auto_aggregation_is_per_agent_only_where_agents_differ_or_the_paper_ins
     )
     assert default_aggregate(curves, pd.DataFrame({"env": ["mypkg.envs:make"]})) == "per-agent"
     assert default_aggregate(paper000, pd.DataFrame({"env": ["mpe-spread"]})) == "per-agent"
+    # paper 004's Fig. 2 scores the team's sum of rewards
+    assert default_aggregate(get_figure("lbs-pursuit"), pd.DataFrame({"env": ["pursuit"]})) == "team-sum"

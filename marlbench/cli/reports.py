@@ -172,7 +172,7 @@ def report(
     for path in paths:
         suffix = path.suffix.lower().lstrip(".")
         try:
-            drawn.drawing.figure.savefig(path, dpi=150 if suffix == "png" else None)
+            drawn.drawing.figure.savefig(path, dpi=150 if suffix == "png" else None, bbox_inches="tight")
         except OSError as err:
             fail(f"cannot write {path}: {err.strerror or err}", "give --out a directory you can write")
         written.append(path)

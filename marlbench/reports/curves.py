@@ -26,6 +26,7 @@ from marlbench.reports.data import (
     wall_time_at_steps,
 )
 from marlbench.reports.figures import Drawing, Figure, FigureOptions, ReportData, register_figure
+from marlbench.reports.style import legend_columns, palette, set_title
 
 SOURCES = ("train", "eval")
 PANEL_WIDTH, PANEL_HEIGHT = 3.6, 2.9
@@ -84,9 +85,9 @@ def aggregation_ylabel(aggregate: str) -> str:
     }[aggregate]
 
 
-def seed_count(runs: pd.DataFrame) -> str:
-    """'3 seeds', or '2-3 seeds' when the groups differ."""
-    counts = runs.groupby("label")["run_id"].nunique()
+def seed_count(runs: pd.DataFrame, by: Sequence[str] = ("label",)) -> str:
+    """'3 seeds', or '2-3 seeds' when the groups (``by``) differ."""
+    counts = runs.groupby(list(by))["run_id"].nunique()
     if counts.empty:
         return "0 seeds"
     lo, hi = int(counts.min()), int(counts.max())
@@ -94,58 +95,25 @@ def seed_count(runs: pd.DataFrame) -> str:
     return f"{n} seed{'s' if hi != 1 else ''}"
 
 
-def seeds_words(runs: pd.DataFrame) -> str:
-    """What the line and the band of a curve show."""
-    one = runs.groupby("label")["run_id"].nunique().min() < 2 if len(runs) else True
-    band = "band: 95% bootstrap CI of the mean" + (" (none with one seed)" if one else "")
-    return f"line: mean over {seed_count(runs)}, {band}"
+def seeds_words(
+    runs: pd.DataFrame, summary: pd.DataFrame | None = None, by: Sequence[str] = ("label",)
+) -> str:
+    """What the line and the band of a curve show.
 
-
-FIXED_COLOURS: dict[str, int] = {
-    "ppo": 0,
-    "maddpg": 1,
-    "a2c": 2,
-    "ctedd": 3,
-    "lbs": 4,
-    "idqn": 5,
-    "ps-dqn": 6,
-    "idqn-shared-buffer": 8,
-    "dqn": 9,
-}
-"""Index in seaborn's 10-colour ``colorblind`` palette of each algorithm's line (the same everywhere)."""
-
-
-def _preferred(label: str) -> int:
-    """The palette index a label asks for: its algorithm's fixed colour, else a stable hash of it."""
-    import zlib
-
-    algo = label.split("/")[0].split(" ")[0]
-    if label == algo and algo in FIXED_COLOURS:
-        return FIXED_COLOURS[algo]
-    return zlib.crc32(label.encode()) % 10
-
-
-def palette(order: Sequence[str]) -> dict[str, Any]:
-    """A colour per label that does not depend on which other labels a figure shows.
-
-    An algorithm alone keeps its :data:`FIXED_COLOURS` entry (PPO is blue in every figure); a
-    variant or setting gets a colour from a stable hash of its label. Two labels of one figure never
-    share a colour: a label whose colour is taken gets the next free one (in ``order``).
+    With the drawn ``summary`` (its ``seeds`` column counts the seeds at each point), points that
+    hold a single seed are counted: a band is only drawn where two or more seeds meet, and the
+    caption says so rather than promise a band that a bin of one seed cannot have.
     """
-    import seaborn as sns
-
-    colours = sns.color_palette("colorblind", 10)
-    taken: set[int] = set()
-    out: dict[str, Any] = {}
-    for label in order:
-        index = _preferred(label)
-        for step in range(10):
-            if (index + step) % 10 not in taken or len(taken) >= 10:
-                index = (index + step) % 10
-                break
-        taken.add(index)
-        out[label] = colours[index]
-    return out
+    one = runs.groupby(list(by))["run_id"].nunique().min() < 2 if len(runs) else True
+    band = "band: 95% bootstrap CI of the mean"
+    if one:
+        band += " (none with one seed)"
+    elif summary is not None and "seeds" in summary and len(summary):
+        seeds = summary["seeds"].to_numpy(int)
+        single = int((seeds == 1).sum())
+        if single:
+            band += f" (none at the {single} of {seeds.size} points that hold one seed)"
+    return f"line: mean over {seed_count(runs, by)}, {band}"
 
 
 def new_figure(
@@ -209,15 +177,6 @@ def wall_axis(ax: Any, summary: pd.DataFrame) -> float:
     return divisor
 
 
-def set_title(figure: Any, *lines: str) -> None:
-    """The figure's title: each line wrapped to the figure's width."""
-    import textwrap
-
-    chars = int(figure.get_figwidth() * 12.5)
-    wrapped = [textwrap.fill(line, chars, break_on_hyphens=False) for line in lines if line]
-    figure.suptitle("\n".join(wrapped), fontsize=10.5)
-
-
 def add_legend(
     figure: Any,
     axes: Any,
@@ -242,7 +201,8 @@ def add_legend(
     if reference:
         handles.append(Line2D([], [], color=REFERENCE_COLOUR, lw=1.4, ls="--"))
         names.append(REFERENCE_LABEL)
-    figure.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), frameon=False)
+    columns = legend_columns(names, figure.get_figwidth())
+    figure.legend(handles, names, loc="outside lower center", ncols=columns, frameon=False)
 
 
 REFERENCE_LABEL = "random policy"
@@ -342,7 +302,7 @@ def draw_learning_curves(data: ReportData, options: FigureOptions) -> Drawing:
                 ax.set_ylabel(aggregation_ylabel(options.aggregate))
     present = [label for label in order if label in set(summary["label"])]
     add_legend(figure, axes, present, colours, reference=drew_reference)
-    set_title(figure, f"Learning curves: {source_words(source, options.bins)}", seeds_words(runs))
+    set_title(figure, "Learning curves", source_words(source, options.bins), seeds_words(runs, summary))
     return Drawing(figure)
 
 

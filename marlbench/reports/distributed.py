@@ -61,7 +61,7 @@ def draw_distributed(data: ReportData, options: FigureOptions) -> Drawing:
         runs,
         label_order(runs, data.labels),
         title=heading,
-        subtitle=f"{source_words(source, options.bins)}; {seeds_words(runs)}",
+        subtitle=f"{source_words(source, options.bins)}; {seeds_words(runs, summary)}",
         aggregate=options.aggregate,
         rows=[("step", "vs env steps"), ("wall_time", "vs wall-clock time")],
     )

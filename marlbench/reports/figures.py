@@ -110,6 +110,8 @@ def default_aggregate(figure: Figure, runs: pd.DataFrame) -> str:
     may differ too) or where the paper insists (paper 000 reports every agent)."""
     envs = set(runs["env"]) if "env" in runs else set()
     distinct = any(e.startswith("smarts") or ":" in e for e in envs)
+    if figure.paper.startswith("004"):
+        return "team-sum"
     return "per-agent" if figure.paper.startswith("000") or distinct else "team-mean"
 
 

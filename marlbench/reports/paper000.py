@@ -15,6 +15,7 @@ figures therefore default to training episodes (``--source eval`` switches to ev
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,15 +26,14 @@ from marlbench.reports.curves import (
     label_order,
     new_figure,
     no_points_error,
-    palette,
     seed_count,
     seeds_words,
-    set_title,
     source_words,
 )
 from marlbench.reports.data import COLLISION_METRIC, COMPLETION_METRIC, training_evals
 from marlbench.reports.figures import Drawing, Figure, FigureOptions, Needs, ReportData, register_figure
 from marlbench.reports.stats import bootstrap_ci
+from marlbench.reports.style import palette, set_title
 
 PAPER = "000"
 ENV = "smarts-intersection"
@@ -70,7 +70,7 @@ def _curves_figure(name: str, title: str, needs: Needs, produce: str, *, wall_cl
             runs,
             order,
             title=heading,
-            subtitle=f"{source_words(source, options.bins)}; {seeds_words(runs)}",
+            subtitle=f"{source_words(source, options.bins)}; {seeds_words(runs, summary)}",
             aggregate=options.aggregate,
             rows=rows,
         )
@@ -197,16 +197,25 @@ def draw_safety(data: ReportData, options: FigureOptions) -> Drawing:
                 lows.append(low)
                 highs.append(high)
             xs = np.arange(len(levels)) + (i - (len(order) - 1) / 2) * width
-            means_a = np.asarray(means, dtype=float)
-            bars = ax.bar(xs, np.nan_to_num(means_a), width=width * 0.95, color=colours[label], label=label)
-            texts = ["" if not np.isfinite(m) else f"{100 * m:.0f}%" for m in means_a]
-            ax.bar_label(bars, texts, padding=2, fontsize=8)
-            err = np.vstack([means_a - np.asarray(lows), np.asarray(highs) - means_a])
+            means_a, highs_a = np.asarray(means, dtype=float), np.asarray(highs, dtype=float)
+            ax.bar(xs, np.nan_to_num(means_a), width=width * 0.95, color=colours[label], label=label)
+            err = np.vstack([means_a - np.asarray(lows), highs_a - means_a])
             ok = np.all(np.isfinite(err), axis=0)
             if ok.any():
                 ax.errorbar(xs[ok], means_a[ok], yerr=err[:, ok], fmt="none", ecolor="black", capsize=3, lw=1)
+            for x, m, top in zip(xs, means_a, np.where(np.isfinite(highs_a), highs_a, means_a), strict=True):
+                if np.isfinite(m):  # the value sits above the whisker, never on it
+                    ax.annotate(
+                        f"{100 * m:.0f}%",
+                        (x, max(m, top)),
+                        xytext=(0, 3),
+                        textcoords="offset points",
+                        ha="center",
+                        va="bottom",
+                        fontsize=8,
+                    )
         ax.set_xticks(np.arange(len(levels)), [f"{t} traffic" for t in levels])
-        ax.set_ylim(0, 1.1)
+        ax.set_ylim(0, 1.15)
         ax.yaxis.set_major_formatter(_percent())
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("background traffic density")
@@ -214,14 +223,32 @@ def draw_safety(data: ReportData, options: FigureOptions) -> Drawing:
     from marlbench.reports.curves import add_legend
 
     add_legend(figure, axes, order, colours, bars=True)
-    episodes = int(rates["episodes"].max()) if len(rates) else 0
     set_title(
         figure,
         f"Safety at the SMARTS intersection (paper {PAPER}, sec. III.A)",
-        f"rates over each run's last evaluation ({episodes} episodes x all agents); "
-        f"bar: mean over {seed_count(runs)}, whiskers: 95% bootstrap CI of the mean",
+        f"rates over each run's last evaluation under each density ({episode_words(rates, levels)}, "
+        f"all agents); bar: mean over {seed_count(runs)}, whiskers: 95% bootstrap CI of the mean",
     )
     return Drawing(figure, notes)
+
+
+def episode_words(rates: pd.DataFrame, levels: Sequence[str]) -> str:
+    """Episodes per run of the evaluation behind each density's bars: '10 episodes' when every run
+    and density has the same count, else per density ('low: 5, high: 10 episodes', '5-10' where the
+    runs differ)."""
+    counts = {level: rates.loc[rates["traffic"] == level, "episodes"].to_numpy(int) for level in levels}
+    counts = {level: c for level, c in counts.items() if c.size}
+    if not counts:
+        return "no episodes"
+
+    def span(c: np.ndarray) -> str:
+        return str(c.min()) if c.min() == c.max() else f"{c.min()}-{c.max()}"
+
+    spans = {level: span(c) for level, c in counts.items()}
+    if len(set(spans.values())) == 1:
+        only = next(iter(spans.values()))
+        return f"{only} episode{'s' if only != '1' else ''}"
+    return ", ".join(f"{level}: {n}" for level, n in spans.items()) + " episodes"
 
 
 def _percent() -> object:

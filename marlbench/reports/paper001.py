@@ -30,9 +30,8 @@ from marlbench.reports.curves import (
     label_order,
     new_figure,
     no_points_error,
-    palette,
     plot_curves,
-    set_title,
+    seeds_words,
     source_words,
     step_axis,
 )
@@ -45,6 +44,7 @@ from marlbench.reports.data import (
     training_evals,
 )
 from marlbench.reports.figures import Drawing, Figure, FigureOptions, Needs, ReportData, register_figure
+from marlbench.reports.style import legend_columns, palette, set_title
 
 PAPER = "001"
 ENVS = ("cn-v1", "cn-v2", "push-forward", "predator-prey")
@@ -176,19 +176,16 @@ def _legend(figure: object, order: Sequence[str], colours: dict[str, object]) ->
         for label in order
     ]
     figure.legend(  # type: ignore[attr-defined]
-        handles, list(order), loc="outside lower center", ncols=min(len(order), 5), frameon=False
+        handles,
+        list(order),
+        loc="outside lower center",
+        ncols=legend_columns(list(order), figure.get_figwidth(), most=5),  # type: ignore[attr-defined]
+        frameon=False,
     )
 
 
-def _seeds_words(runs: pd.DataFrame) -> str:
-    """Seeds per line and panel (a label spans several envs, so count per label and env)."""
-    counts = runs.groupby(["label", "env"])["run_id"].nunique()
-    if counts.empty:
-        return "no seeds"
-    lo, hi = int(counts.min()), int(counts.max())
-    n = str(lo) if lo == hi else f"{lo}-{hi}"
-    band = "band: 95% bootstrap CI of the mean" + (" (none with one seed)" if lo < 2 else "")
-    return f"line: mean over {n} seed{'s' if hi != 1 else ''}, {band}"
+BY_ENV = ("label", "env")
+"""A label spans several envs: seeds are counted per label and env."""
 
 
 def _learning_summary(
@@ -218,7 +215,9 @@ def draw_learning(data: ReportData, options: FigureOptions) -> Drawing:
     set_title(
         figure,
         f"Learning performance of CTEDD, MADDPG-1 and MADDPG-3 (paper {PAPER}, Fig. 4)",
-        f"{source_words(source, options.bins)}; {_team_words(aggregate)}; {_seeds_words(runs)}",
+        source_words(source, options.bins),
+        _team_words(aggregate),
+        seeds_words(runs, summary, BY_ENV),
     )
     return Drawing(figure, _missing("ctedd-learning", data, LEARNING_NEEDS, LEARNING_PRODUCE))
 
@@ -246,7 +245,7 @@ def draw_testing(data: ReportData, options: FigureOptions) -> Drawing:
         figure,
         f"Testing performance of CTEDD-G, CTEDD-L-1/-L-3, MADDPG-1 and MADDPG-3 (paper {PAPER}, Fig. 5)",
         f"deterministic test episodes during training ({episodes}); {_team_words(aggregate)}; "
-        f"{_seeds_words(pseudo)}",
+        f"{seeds_words(pseudo, summary, BY_ENV)}",
     )
     notes = _missing("ctedd-testing", data, TESTING_NEEDS, TESTING_PRODUCE)
     ctedd_plain = set(runs.loc[runs["algo"] == "ctedd", "run_id"]) - {
@@ -304,7 +303,9 @@ def draw_exploration(data: ReportData, options: FigureOptions) -> Drawing:
         figure,
         f"CTEDD on Push Forward: fixed exploration std vs learned by eq. (5) (paper {PAPER}, Fig. 6)",
         f"left: training episodes; right: deterministic tests of the global policy "
-        f"({_episodes_words(data.evals)}); {_team_words(aggregate)}; {_seeds_words(runs)}",
+        f"({_episodes_words(data.evals)})",
+        _team_words(aggregate),
+        seeds_words(runs, pd.concat([learning, testing]), BY_ENV),
     )
     return Drawing(figure, _missing("ctedd-exploration", data, EXPLORATION_NEEDS, EXPLORATION_PRODUCE))
 

@@ -38,10 +38,8 @@ from marlbench.reports.curves import (
     label_order,
     new_figure,
     no_points_error,
-    palette,
     plot_curves,
     seeds_words,
-    set_title,
     step_axis,
 )
 from marlbench.reports.data import (
@@ -52,6 +50,7 @@ from marlbench.reports.data import (
     eval_curves,
 )
 from marlbench.reports.figures import Drawing, Figure, FigureOptions, Needs, ReportData, register_figure
+from marlbench.reports.style import palette, set_title
 
 PAPER = "002"
 NAME = "atari-ac"
@@ -186,16 +185,21 @@ def _reference_lines(ax: Any, env: str, references: dict[str, tuple[float, float
     if env not in references:
         return
     random_score, human_score = references[env]
-    for value, style, name in ((human_score, "-.", "human expert"), (random_score, ":", "random play")):
+    # each label on the side of its line that faces the other line, so that neither leaves the panel
+    below = human_score >= random_score
+    for value, style, name, under in (
+        (human_score, "-.", "human expert", below),
+        (random_score, ":", "random play", not below),
+    ):
         ax.axhline(value, color="0.4", ls=style, lw=1.1, zorder=1)
         ax.annotate(
             f"{name} {value:g}",
             (1.0, value),
             xycoords=("axes fraction", "data"),
-            xytext=(-3, 2),
+            xytext=(-3, -2 if under else 2),
             textcoords="offset points",
             ha="right",
-            va="bottom",
+            va="top" if under else "bottom",
             fontsize=7,
             color="0.25",
             zorder=1.5,  # under the curves (zorder 2): a label never hides data
@@ -236,6 +240,8 @@ def draw_atari_ac(data: ReportData, options: FigureOptions) -> Drawing:
         raise no_points_error(source)
     order = label_order(runs, data.labels)
     envs = [e for e in GAMES if e in set(runs["env"])] + sorted(set(runs["env"]) - set(GAMES))
+    from matplotlib.ticker import MaxNLocator
+
     figure, axes = new_figure(len(X_AXES), len(envs), sharey="col", extra_height=1.6)
     colours = palette(order)
     dashed = baseline_labels(runs)
@@ -253,6 +259,7 @@ def draw_atari_ac(data: ReportData, options: FigureOptions) -> Drawing:
                 step_axis(ax)
             else:
                 step_axis(ax, "training games played")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no tick at 1.25 games
             ax.set_title(f"{GAMES.get(env, env)} - score {row_title}", fontsize=10)
             if c == 0:
                 ax.set_ylabel("game score (raw)")
@@ -279,8 +286,10 @@ def draw_atari_ac(data: ReportData, options: FigureOptions) -> Drawing:
         figure,
         f"Score vs games played and vs env steps on Atari {' and '.join(GAMES.get(e, e) for e in envs)} "
         f"(paper {PAPER}, Fig. 8)",
-        f"{what}; {seeds_words(per_game)}; solid: the paper's models, dashed: SB3 reference rows; "
-        "grey: human expert (dash-dot), random play (dotted), Mnih\u00a0et\u00a0al.\u00a02015",
+        what,
+        seeds_words(per_game, pd.concat([s for s in summaries.values() if len(s)])),
+        "solid: the paper's models, dashed: SB3 reference rows; grey: human expert (dash-dot), "
+        "random play (dotted), Mnih\u00a0et\u00a0al.\u00a02015",
     )
     return Drawing(figure, _notes(data, runs, games))
 

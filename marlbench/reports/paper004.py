@@ -9,15 +9,18 @@ Choices where the paper is vague, each written on the figure:
   total reward summed over the 8 pursuers (pursuit pays each pursuer its own reward, so the team's
   return is their sum), and "average" as the average over episodes and seeds. The other reading,
   the per-pursuer mean, is ``--aggregate team-mean``: it divides every bar by 8 and keeps the
-  ranking. ``per-agent`` (the CLI's default, which makes no sense for one bar per algorithm) draws
-  the team sum.
+  ranking. ``per-agent`` (which makes no sense for one score per algorithm) and the CLI's default
+  ``auto`` draw the team sum.
 * **"At the end of training"**: by default a run's score is the mean over the episodes of its last
   deterministic evaluation during training (marlbench's final score; the preset evaluates 10
   episodes at the end of the budget). ``--source train`` uses the training episodes that ended in
   the last :data:`FINAL_TRAIN_FRACTION` of the run's budget instead (epsilon-greedy, epsilon 0.001
   by then).
+* **Points, not bars**: pursuit's returns are negative at small budgets, and a bar hanging from 0
+  makes the longest bar the worst algorithm; each algorithm is a point at its mean.
 * **Error bars**: the paper's plot has none; ours show the 95% percentile bootstrap CI of the mean
-  across seeds (:func:`marlbench.reports.stats.bootstrap_ci`), and each seed's score as a dot.
+  across seeds (:func:`marlbench.reports.stats.bootstrap_ci`) as whiskers, and each seed's score
+  as a small dot beside the point.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from marlbench.reports.curves import display_labels, label_order, new_figure, palette, set_title
+from marlbench.reports.curves import display_labels, label_order, new_figure
 from marlbench.reports.data import AGGREGATION_WORDS, aggregate_agents, run_scores
 from marlbench.reports.figures import Drawing, Figure, FigureOptions, Needs, ReportData, register_figure
 from marlbench.reports.stats import bootstrap_ci
+from marlbench.reports.style import palette, set_title
 
 PAPER = "004"
 NAME = "lbs-pursuit"
@@ -119,7 +123,7 @@ def _notes(data: ReportData, runs: pd.DataFrame, scores: pd.DataFrame, source: s
 
 
 def draw_lbs_pursuit(data: ReportData, options: FigureOptions) -> Drawing:
-    """One bar per algorithm: mean final episode return (team sum by default) across seeds, 95% CI."""
+    """One point per algorithm: mean final episode return (team sum by default) across seeds, 95% CI."""
     from marlbench.errors import MarlbenchError
 
     source = options.source or "eval"
@@ -140,37 +144,51 @@ def draw_lbs_pursuit(data: ReportData, options: FigureOptions) -> Drawing:
     colours = palette(order)
     xs = np.arange(len(order), dtype=float)
     means = summary["mean"].to_numpy(float)
-    ax.bar(xs, np.nan_to_num(means), width=0.7, color=[colours[label] for label in order])
     low, high = summary["ci_low"].to_numpy(float), summary["ci_high"].to_numpy(float)
-    ok = np.isfinite(low) & np.isfinite(high) & np.isfinite(means)
-    if ok.any():
-        err = np.vstack([means[ok] - low[ok], high[ok] - means[ok]])
-        ax.errorbar(xs[ok], means[ok], yerr=err, fmt="none", ecolor="black", capsize=4, lw=1.2)
     label_of = runs.set_index("run_id")["label"]
     for i, label in enumerate(order):
-        seeds = scores.loc[scores["run_id"].map(label_of) == label, "score"].to_numpy(float)
-        if seeds.size:
-            spread = np.linspace(-0.18, 0.18, seeds.size) if seeds.size > 1 else np.zeros(1)
-            ax.scatter(i + spread, seeds, s=10, color="0.25", alpha=0.6, zorder=3)
+        # returns are negative on pursuit: a point with whiskers, not a bar hanging from 0
+        if np.isfinite(low[i]) and np.isfinite(high[i]) and np.isfinite(means[i]):
+            ax.errorbar(
+                xs[i],
+                means[i],
+                yerr=[[means[i] - low[i]], [high[i] - means[i]]],
+                fmt="none",
+                ecolor=colours[label],
+                capsize=6,
+                lw=1.6,
+                zorder=2,
+            )
         if np.isfinite(means[i]):
-            # the value sits above everything drawn for this bar (bar, whisker, dots)
-            top = np.nanmax([means[i], high[i], *seeds, 0.0])
+            ax.scatter(
+                [xs[i]],
+                [means[i]],
+                s=70,
+                color=colours[label],
+                edgecolor="black",
+                lw=0.6,
+                zorder=4,
+                gid="mean",
+            )
             ax.annotate(
                 f"{means[i]:.1f}",
-                (xs[i], top),
-                xytext=(0, 4),
+                (xs[i], means[i]),
+                xytext=(9, 0),
                 textcoords="offset points",
-                ha="center",
-                va="bottom",
+                ha="left",
+                va="center",
                 fontsize=8,
             )
+        seeds = scores.loc[scores["run_id"].map(label_of) == label, "score"].to_numpy(float)
+        if seeds.size:
+            spread = np.linspace(-0.12, 0.12, seeds.size) if seeds.size > 1 else np.zeros(1)
+            ax.scatter(xs[i] - 0.22 + spread, seeds, s=12, color="0.3", alpha=0.7, zorder=3, gid="seed")
     ticks = [
         textwrap.fill(label, 14) + f"\n(n={n})" for label, n in zip(order, summary["seeds"], strict=True)
     ]
     ax.set_xticks(xs, ticks)
     ax.tick_params(axis="x", labelsize=8)
-    ax.margins(y=0.12)
-    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.margins(x=0.12, y=0.12)
     ax.set_ylabel(f"final episode return ({AGGREGATION_WORDS[aggregate]})")
     how = (
         "last evaluation during training (deterministic)"
@@ -180,10 +198,10 @@ def draw_lbs_pursuit(data: ReportData, options: FigureOptions) -> Drawing:
     envs = ", ".join(sorted(runs["env"].unique()))
     set_title(
         figure,
-        f"Final average sum of rewards per episode on {envs}, {_steps_words(runs)} (paper {PAPER}, Fig. 2)",
-        f"score of a run: mean over the episodes of its {how} of the episode return, "
-        f"{AGGREGATION_WORDS[aggregate]}; bar: mean over seeds, whiskers: 95% bootstrap CI of the mean, "
-        "dots: seeds",
+        f"Final average sum of rewards per episode on {envs} (paper {PAPER}, Fig. 2)",
+        f"{_steps_words(runs)}; score of a run: mean over the episodes of its {how} of the episode return, "
+        f"{AGGREGATION_WORDS[aggregate]}",
+        "large point: mean over seeds, whiskers: 95% bootstrap CI of the mean, small dots (left): seeds",
     )
     return Drawing(figure, _notes(data, runs, scores, source))
 
@@ -192,7 +210,7 @@ register_figure(
     Figure(
         name=NAME,
         description="final average sum of rewards per episode of LBS, IDQN, PS-DQN and IDQN-shared-buffer "
-        "on pursuit (bars, 95% CI)",
+        "on pursuit (means with 95% CI whiskers)",
         paper=f"{PAPER} Fig. 2",
         needs=NEEDS,
         produce=PRODUCE,
