@@ -14,7 +14,7 @@ from test_paper002 import draw as draw_atari
 from test_reports import AGENTS4, _draw, put_eval, put_run, smarts_ledger
 
 from marlbench.reports.curves import seeds_words
-from marlbench.reports.style import FAMILIES, GREY, figure_words, legend_columns, palette, set_title
+from marlbench.reports.style import FAMILIES, GREY, YELLOW, figure_words, legend_columns, palette, set_title
 
 
 def _index(colour: tuple[float, float, float]) -> int:
@@ -29,6 +29,8 @@ def test_one_figure_never_shows_two_colours_of_one_family_while_a_family_is_free
     families = [FAMILIES[_index(c)] for c in palette(labels).values()]
     assert len(set(families)) == len(labels)
     assert GREY not in [_index(c) for c in palette(labels).values()]  # grey is the reference lines'
+    four = ["LBS", "IDQN", "PS (shared network)", "IDQN same RB"]
+    assert not {_index(c) for c in palette(four).values()} & {GREY, YELLOW}  # yellow is faint on white
     # past six labels a family repeats, but a colour never does
     many = [f"variant-{i}" for i in range(10)]
     assert len({_index(c) for c in palette(many).values()}) == 10

@@ -35,8 +35,10 @@ FAMILIES: tuple[int, ...] = (0, 1, 2, 1, 3, 1, 3, 4, 5, 0)
 """The colour family of each palette index: 0 blue / 9 light blue; 1 orange / 3 vermillion /
 5 brown; 4 pink / 6 light pink; 2 green; 7 grey; 8 yellow."""
 
-GREY = 7
-"""Grey is the colour of the reference lines (random policy, human expert): a label gets it last."""
+GREY, YELLOW = 7, 8
+"""Grey is the colour of the reference lines (random policy, human expert): a label gets it last.
+Yellow is faint on white: it comes just before grey."""
+LAST = (YELLOW, GREY)
 
 TITLE_SIZE, CAPTION_SIZE = 10.5, 8.0
 """Points. A heading line holds ~12.5 characters per inch of figure width, a caption line ~14.5."""
@@ -59,7 +61,8 @@ def palette(order: Sequence[str]) -> dict[str, Any]:
     variant or setting gets a colour from a stable hash of its label. Two labels of one figure never
     share a colour, and while a family of :data:`FAMILIES` is still free no two share a family: a
     label whose colour is taken (or whose family is) gets the next colour that is free (in ``order``).
-    Grey, the reference lines' colour, goes to a label only when no other family is free.
+    Yellow (faint on white) and then grey (the reference lines' colour) go to a label only when no
+    other family is free.
     """
     import seaborn as sns
 
@@ -72,7 +75,7 @@ def palette(order: Sequence[str]) -> dict[str, Any]:
         used_families = {FAMILIES[i] for i in taken}
         free = [i for i in candidates if i not in taken] or candidates
         apart = [i for i in free if FAMILIES[i] not in used_families]
-        index = ([i for i in apart if i != GREY] or apart or free)[0]
+        index = ([i for i in apart if i not in LAST] or [i for i in apart if i != GREY] or apart or free)[0]
         taken.append(index)
         out[label] = colours[index]
     return out
