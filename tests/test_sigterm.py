@@ -41,4 +41,5 @@ def test_sigterm_marks_the_run_interrupted_with_its_wall_time(tmp_path: Path, fa
     assert row["status"] == "interrupted" and row["checkpoint"], output
     assert row["wall_time_s"] > 0.5 and 0 < row["steps"] < 200_000
     assert f"marlbench train --resume {row['run_id']}" in output.replace("\n", "")
+    assert "interrupted:" in output and "[yellow]" not in output  # styled, not printed as markup
     fault_line("SIGTERM", f"exit 130, run interrupted with checkpoint, wall {row['wall_time_s']:.1f} s kept")

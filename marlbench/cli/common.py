@@ -201,7 +201,10 @@ def with_progress(
     finally:
         signal.signal(signal.SIGTERM, previous)
     text = interrupted() if callable(interrupted) else interrupted
-    console().print(f"[yellow]interrupted:[/] {text}", soft_wrap=True, markup=False)
+    from rich.text import Text
+
+    # the text may hold brackets (ids, paths): only the word is styled, nothing is read as markup
+    console().print(Text.assemble(("interrupted:", "yellow"), f" {text}"), soft_wrap=True)
     raise typer.Exit(130)
 
 
