@@ -69,6 +69,22 @@ def write_preset(directory: Path, text: str = PRESET, name: str = "toy") -> Path
     return path
 
 
+def _tier_spec(preset: str, variant: str, seed: int, tags: str, steps: int) -> RunSpec | None:
+    from marlbench.config import resolve
+    from marlbench.errors import MarlbenchError
+    from marlbench.presets import load_preset
+
+    tier = next((t.split(":", 1)[1] for t in tags.split(",") if t.startswith("tier:")), None)
+    if tier is None:
+        return None
+    try:
+        specs = load_preset(preset).specs(seeds=[seed], tier=tier)
+    except MarlbenchError:
+        return None
+    mine = [s for s in specs if s.variant == variant and s.steps == steps]
+    return resolve(mine[0]).spec if mine else None
+
+
 def put_run(
     ledger: Ledger,
     run_id: str,
@@ -82,8 +98,14 @@ def put_run(
     tags: str = "",
     algo: str = "ppo",
 ) -> None:
-    """A finished run whose last evaluation (2 episodes) gives each agent ``rewards[agent]``."""
-    spec = RunSpec(algo=algo, env="mpe-spread", seed=seed, steps=steps, preset=preset, variant=variant)
+    """A finished run whose last evaluation (2 episodes) gives each agent ``rewards[agent]``.
+
+    A run of a shipped preset's tier (``tags`` ``tier:<name>``, ``steps`` the tier's) gets the config
+    and hash that tier gives the variant now, as ``preset run`` would write them; other runs get a
+    plain mpe-spread config."""
+    spec = _tier_spec(preset, variant, seed, tags, steps) or RunSpec(
+        algo=algo, env="mpe-spread", seed=seed, steps=steps, preset=preset, variant=variant
+    )
     ledger.put_run(
         {
             "run_id": run_id,

@@ -127,8 +127,17 @@ def compare(
         raise LedgerError(
             f"the ledger {ledger.root} has no runs", "produce some with: marlbench preset run quickstart"
         )
+    from marlbench.reports.stale import drop_stale, stale_note
+
     names = split_list(algos)
-    chosen = filter_runs(every, env=env, algos=names, preset=preset, tags=list(tags))
+    chosen, stale = drop_stale(
+        filter_runs(every, env=env, algos=names, preset=preset, tags=list(tags)), preset
+    )
+    if chosen.empty and stale:
+        raise LedgerError(
+            f"every run of preset {preset} that matches comes from an earlier version of the preset",
+            f"rerun them with: marlbench preset run {preset}",
+        )
     if chosen.empty:
         asked = _no_match(every, env, names, preset) + (f" with tags {', '.join(tags)}" if tags else "")
         raise LedgerError(asked, f"produce them with: {_producer(env, names, preset)}")
@@ -138,9 +147,12 @@ def compare(
     atari = running_mean_runs(chosen)  # their training games give the running mean and % of human
     episodes = ledger.episodes(atari) if atari else None
     try:
-        return build(chosen, evals, aggregate=aggregate, vs=vs, episodes=episodes, eval_options=eval_options)
+        table = build(chosen, evals, aggregate=aggregate, vs=vs, episodes=episodes, eval_options=eval_options)
     except ValueError as err:
         raise ConfigError(str(err), "give --vs one of the algorithm names in the table") from None
+    if stale:
+        table.stale_note = stale_note(stale, str(preset))
+    return table
 
 
 def _no_match(runs: Any, env: str | None, algos: list[str], preset: str | None) -> str:
@@ -322,4 +334,9 @@ def draw_figure(ledger: Any, name: str, options: Any) -> DrawnFigure:
     ]
     if options.aggregate == "auto":
         options = dataclasses.replace(options, aggregate=default_aggregate(chosen, data.runs))
-    return DrawnFigure(chosen.draw(data, options), "-".join([chosen.name, *suffix]))
+    drawing = chosen.draw(data, options)
+    if data.stale:
+        from marlbench.reports.stale import stale_note
+
+        drawing.notes.append(stale_note(data.stale, chosen.needs.preset or options.preset or ""))
+    return DrawnFigure(drawing, "-".join([chosen.name, *suffix]))

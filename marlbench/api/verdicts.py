@@ -58,11 +58,13 @@ def verdicts(ledger: Any, name: str, *, tier: str | None = None) -> Any:
 
     from marlbench.reports.claims import evaluate_claim
     from marlbench.reports.claims_render import PresetVerdicts
+    from marlbench.reports.stale import drop_stale, stale_note
 
     preset = load_preset(name)
     if tier is not None:
         preset.tier(tier)  # ConfigError naming the tiers
     runs = ledger.runs() if ledger.root.is_dir() else pd.DataFrame()
+    runs, stale = drop_stale(runs, preset.name)  # runs of an earlier version of the preset
     ids = list(runs["run_id"]) if len(runs) else []
     evals = ledger.evals(ids) if ids else pd.DataFrame()
     needs_games = any(c.score in ("running-mean", "percent-human") for c in preset.claims)
@@ -79,6 +81,12 @@ def verdicts(ledger: Any, name: str, *, tier: str | None = None) -> Any:
         )
         for claim in preset.claims
     )
+    if stale:
+        import dataclasses
+
+        judged = tuple(
+            dataclasses.replace(v, notes=(*v.notes, stale_note(stale, preset.name))) for v in judged
+        )
     return PresetVerdicts(
         preset.name,
         preset.paper,

@@ -93,12 +93,16 @@ def compare(
         tags=tag or [],
         eval_options=options,
     )
+    stale = getattr(table, "stale_note", "")
     if fmt == "rich":
         console().print(api.render_table(table, fmt, per_agent))
+        if stale:
+            note(stale)
         return
     sys.stdout.write(api.render_table(table, fmt, per_agent))
-    if table.excluded_text():
-        note(table.excluded_text())
+    for text in (table.excluded_text(), stale):
+        if text:
+            note(text)
 
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")

@@ -93,6 +93,8 @@ class ReportData:
     """Finished ``random`` runs of the same envs (see :mod:`marlbench.reports.references`), or None."""
     reference_evals: pd.DataFrame | None = None
     """The evaluations of ``reference_runs``."""
+    stale: int = 0
+    """Runs of an earlier version of the preset, left out (:mod:`marlbench.reports.stale`)."""
 
 
 @dataclass
@@ -204,11 +206,13 @@ def get_figure(name: str) -> Figure:
 def report_data(ledger: Any, figure: Figure, options: FigureOptions) -> ReportData:
     """Read what ``figure`` draws from ``ledger``: its finished runs, their episodes and evaluations."""
     from marlbench.reports.data import add_groups
+    from marlbench.reports.stale import drop_stale
 
-    runs = add_groups(figure.select(ledger.runs(), options))
+    preset = figure.needs.preset or options.preset
+    runs, stale = drop_stale(figure.select(ledger.runs(), options), preset)
+    runs = add_groups(runs)
     ids = list(runs["run_id"])
     labels: dict[str, str] = {}
-    preset = figure.needs.preset or options.preset
     if preset:
         from marlbench.presets import load_preset
 
@@ -228,4 +232,5 @@ def report_data(ledger: Any, figure: Figure, options: FigureOptions) -> ReportDa
         metrics=metrics,
         reference_runs=refs,
         reference_evals=ledger.evals(list(refs["run_id"])) if len(refs) else None,
+        stale=stale,
     )
