@@ -533,7 +533,13 @@ def test_presets_resolve_and_share_their_runs() -> None:
 
 
 def _put_run(ledger: Ledger, run_id: str, algo: str, env: str, seed: int, preset: str, variant: str) -> None:
-    spec = RunSpec(algo=algo, env=env, seed=seed, steps=1000, preset=preset, variant=variant)
+    from marlbench.presets import load_preset
+
+    # the env options the preset gives the variant now (a run with others is of an earlier version)
+    options = {v.name: dict(v.env_options) for v in load_preset(preset).variants}.get(variant, {})
+    spec = RunSpec(
+        algo=algo, env=env, seed=seed, steps=1000, preset=preset, variant=variant, env_options=options
+    )
     ledger.put_run(
         {
             "run_id": run_id,

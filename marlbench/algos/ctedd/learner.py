@@ -25,6 +25,7 @@ import torch
 
 from marlbench.algos.base import EnvContext, Recorder, torch_threads
 from marlbench.algos.checkpoint import env_snapshot, read_checkpoint, restore_env_snapshot, write_checkpoint
+from marlbench.algos.ctedd import losses
 from marlbench.algos.ctedd.acting import Actor, test_round
 from marlbench.algos.ctedd.config import GLOBAL_VARIANT, CTEDDConfig, env_dims, parse_comm_dims, variant_name
 from marlbench.algos.ctedd.distill import chronological_batches, distill_step, make_students
@@ -182,6 +183,7 @@ class CTEDD:
             "entropy": float(entropy),
             "advantage_mean": float(advantage.mean()),
             "sigma_mean": float(log_sigma.detach().exp().mean()),
+            "sigma_pull": losses.sigma_pull(raw, mu, log_sigma, advantage),
             "alpha": self.alpha(),
         }
 
@@ -308,6 +310,7 @@ class CTEDD:
         env = self._train_env
         warmup = max(1, min(cfg.learning_starts, cfg.buffer_size))
         testing = cfg.test_every > 0 and cfg.test_episodes > 0
+        team = np.sum if cfg.team_reward == "sum" else np.mean  # see config: the scale eq. (5) meets
         while self.steps_done < total_steps:
             assert self._obs is not None and self._state is not None
             env_actions, clipped, raw = self.actor.explore(self._state)
@@ -323,7 +326,7 @@ class CTEDD:
                     "obs": self._obs,
                     "actions": clipped,
                     "raw_actions": raw,
-                    "reward": step.rewards.mean(axis=1),
+                    "reward": team(step.rewards, axis=1),
                     "next_state": next_state,
                     "terminated": step.terminated.any(axis=1).astype(np.float32),
                 }

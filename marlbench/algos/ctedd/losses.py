@@ -105,3 +105,14 @@ def alpha_at(step: int, start: float, end: float, anneal_steps: int, schedule: s
     if schedule == "geometric":
         return math.exp(math.log(start) + (math.log(end) - math.log(start)) * frac)
     raise ValueError(f"unknown alpha schedule {schedule!r}; choose linear or geometric")
+
+
+def sigma_pull(
+    a_t: torch.Tensor, mu_t: torch.Tensor, log_sigma_t: torch.Tensor, advantage_t: torch.Tensor
+) -> float:
+    """The gradient of eq. (5)'s advantage term on ``log sigma``, averaged over agents, batch and
+    action dimensions: ``mean_B (z^2 - 1) A`` with ``z = (a - mu) / sigma`` (a diagnostic: compare it
+    with ``alpha``, the entropy term's push; sigma falls only while the pull outweighs it)."""
+    with torch.no_grad():
+        z2 = ((a_t - mu_t) * torch.exp(-log_sigma_t)).pow(2)
+        return float(((z2 - 1.0) * advantage_t[None, :, None]).mean())
