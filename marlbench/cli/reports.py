@@ -93,7 +93,7 @@ def compare(
         tags=tag or [],
         eval_options=options,
     )
-    stale = getattr(table, "stale_note", "")
+    stale = table.stale_note
     if fmt == "rich":
         console().print(api.render_table(table, fmt, per_agent))
         if stale:

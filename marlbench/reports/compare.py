@@ -1,7 +1,5 @@
 """The compare table: one row per algorithm (and variant) x environment, from ledger DataFrames.
-
-:func:`compare` computes it; :mod:`marlbench.reports.render` writes it as a Rich table, Markdown, CSV,
-LaTeX or JSON.
+:func:`compare` computes it; :mod:`marlbench.reports.render` writes it (Rich, Markdown, CSV, LaTeX, JSON).
 
 Score: for each run, the mean over the episodes of its last evaluation during training (or, with
 ``eval_options``, of its latest post-hoc ``marlbench evaluate --env-opt`` evaluation with those
@@ -18,8 +16,8 @@ scores is their mean.
 Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, documented in
 :data:`FIELDS`)::
 
-    label, algo, variant, setting, env, preset, seeds, runs, excluded, mean, iqm, ci_low, ci_high,
-    std, steps, wall_time_s, steps_per_s, updates, untrained, collision_rate, completion_rate,
+    label, algo, variant, setting, policy, env, preset, seeds, runs, excluded, mean, iqm, ci_low,
+    ci_high, std, steps, wall_time_s, steps_per_s, updates, untrained, collision_rate, completion_rate,
     p_improvement, p_improvement_low, p_improvement_high, per_agent, running_mean, running_games,
     percent_human, percent_human_paper
 
@@ -27,6 +25,7 @@ Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, docu
 JSON and, with ``--per-agent``, one CSV column ``per_agent:<agent>`` per agent. Missing values
 are ``null`` in JSON and empty in CSV.
 
+A CTEDD run gives a row per policy it tested (paper 001's Fig. 5): :mod:`marlbench.reports.policies`.
 Atari environments (those with human reference scores, :data:`marlbench.envs.atari_scores.HUMAN_REFERENCE`)
 also get paper 002's Fig. 7 columns, from the training episodes passed as ``episodes`` (each one a
 whole game with its raw, unclipped score):
@@ -66,6 +65,7 @@ from marlbench.reports.data import (
     run_scores,
     running_scores,
 )
+from marlbench.reports.policies import POLICY_FIELD, narrow_to_global, policies_text, split_policies
 from marlbench.reports.stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -80,6 +80,7 @@ FIELDS: dict[str, str] = {
     "algo": "algorithm name",
     "variant": "preset variant ('' for runs outside presets)",
     "setting": "config keys that tell this row from others of the same algo/variant/env ('' if none)",
+    "policy": POLICY_FIELD,
     "env": "environment name",
     "preset": "preset(s) the runs came from, comma-joined ('' if none)",
     "seeds": "number of scored runs (finished, with an evaluation)",
@@ -167,6 +168,8 @@ class CompareTable:
     """Scored runs left out because a later run of the same row had the same seed."""
     eval_options: dict[str, Any] | None = None
     """The env options of the post-hoc evaluations that score the runs (None: training evaluations)."""
+    stale_note: str = ""
+    """Runs of an earlier version of the preset left out (:mod:`marlbench.reports.stale`), or ''."""
 
     @property
     def evaluation_words(self) -> str:
@@ -223,7 +226,8 @@ class CompareTable:
     @property
     def caption(self) -> str:
         """The score sentence, the caveats, then the Atari references when the table has Atari rows."""
-        return " ".join(t for t in (self.score_text, self.caveats_text, self.references_text) if t)
+        texts = (self.score_text, policies_text(self.rows), self.caveats_text, self.references_text)
+        return " ".join(t for t in texts if t)
 
     def excluded_text(self) -> str:
         """'3 runs not scored: 2 failed, 1 crashed' or ''."""
@@ -252,30 +256,28 @@ def compare(
 
     ``episodes`` (ledger ``episodes()`` rows of the runs :func:`running_mean_runs` names) gives the
     Atari rows their running mean and % of human expert; without it those fields stay empty.
-    ``vs`` names the baseline (an algo, a variant or an ``algo/variant`` label); each row then gets
-    the probability of improvement over the baseline's row on the same environment. ValueError when
+    ``vs`` names the baseline (an algo, a variant, an ``algo/variant`` label, a policy: ``ctedd-l-1``); each
+    row then gets the probability of improvement over the baseline's row on the same env. ValueError when
     the baseline has no row, or more than one on an environment. ``eval_options`` scores each run by
     its latest post-hoc evaluation with those env options (runs without one are excluded).
     """
     eval_options = None if eval_options is None else dict(eval_options)
-    runs = add_groups(runs)
+    runs, evals = split_policies(add_groups(runs), evals, eval_options)
     scores = run_scores(evals, aggregate, eval_options).set_index("run_id")
     per_agent = agent_scores(evals, eval_options)
     references = {env: ref for env, ref in human_references().items() if env in set(runs["env"])}
-    running = (
-        running_scores(episodes, aggregate=aggregate).set_index("run_id")
-        if episodes is not None and references
-        else running_scores(pd.DataFrame()).set_index("run_id")
-    )
+    games = episodes if episodes is not None and references else pd.DataFrame()
+    running = running_scores(games, aggregate=aggregate).set_index("run_id")
     finished = runs["status"] == "finished"
     has_eval = runs["run_id"].isin(scores.index)
     scored = runs[finished & has_eval]
     latest = scored.sort_values("finished_at", kind="stable")
     latest = latest.drop_duplicates(["group_key", "env", "seed"], keep="last")
-    merged = len(scored) - len(latest)
+    merged = int((scored["source_run"] == "").sum() - (latest["source_run"] == "").sum())
     scored = scored[scored["run_id"].isin(latest["run_id"])]
     reason = np.where(~finished, runs["status"], "no evaluation" if eval_options is None else NO_POSTHOC)
-    excluded = runs[~(finished & has_eval)].assign(reason=reason[~(finished & has_eval).to_numpy()])
+    left_out = ~(finished & has_eval) & (runs["source_run"] == "")  # a policy's copy is not another run
+    excluded = runs[left_out].assign(reason=reason[left_out.to_numpy()])
     excluded = excluded[["run_id", "label", "env", "seed", "status", "reason"]].reset_index(drop=True)
 
     records: list[dict[str, Any]] = []
@@ -291,9 +293,7 @@ def compare(
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(wall > 0, steps / wall, np.nan)
         agents = per_agent[per_agent["run_id"].isin(mine["run_id"])]
-        updates = (mine["updates"] if "updates" in mine else pd.Series(np.nan, index=mine.index)).to_numpy(
-            float
-        )
+        updates = mine.get("updates", pd.Series(np.nan, index=mine.index)).to_numpy(float)
         presets = sorted({p for p in group["preset"] if p})
         records.append(
             {
@@ -301,6 +301,7 @@ def compare(
                 "algo": first["algo"],
                 "variant": first["variant"],
                 "setting": first["setting"],
+                "policy": first["policy"],
                 "env": env,
                 "preset": ",".join(presets),
                 "seeds": summary.n,
@@ -379,8 +380,9 @@ def _improvements(
     says nothing). The CI resamples both rows' seeds (:func:`~marlbench.reports.stats.stratified_statistic`).
     """
     plain = rows["algo"] + "/" + rows["variant"]
-    # the most specific match wins: a full label, then a variant, then algo/variant, then an algo
-    for is_base in (rows["label"] == vs, rows["variant"] == vs, plain == vs, rows["algo"] == vs):
+    # most specific first: a label, a variant, a policy (ctedd-l-1), algo/variant, an algo (CTEDD: its G row)
+    broad = [narrow_to_global(rows, m) for m in (rows["variant"] == vs, plain == vs, rows["algo"] == vs)]
+    for is_base in (rows["label"] == vs, broad[0], rows["policy"] == vs, *broad[1:]):
         if is_base.any():
             break
     else:
