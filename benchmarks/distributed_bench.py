@@ -85,12 +85,18 @@ def main() -> None:
             print(
                 f"{collectors}c + {learners}l    : {steps_s:8.0f} env steps/s {updates_s:7.1f} updates/s"
                 f"   ratio to single: env steps {steps_s / single[0]:.2f}x, "
-                f"updates {updates_s / single[1]:.2f}x   (run {time.perf_counter() - t0:.1f} s: actors up "
+                f"updates {_ratio(updates_s, single[1])}   (run {time.perf_counter() - t0:.1f} s: actors up "
                 f"{report['startup_s']:.1f} s, training {report['wall_s']:.1f} s; "
                 f"updates per learner {report['learner_updates']})"
             )
     finally:
         runtime.stop()
+
+
+def _ratio(value: float, base: float) -> str:
+    """``value / base`` as '1.23x', or 'n/a' when the single run made no updates (a budget at or
+    below ``learning_starts``)."""
+    return f"{value / base:.2f}x" if base > 0 else "n/a (single made no updates: raise --steps)"
 
 
 if __name__ == "__main__":

@@ -28,6 +28,20 @@ AGENTS3 = [f"agent_{i}" for i in range(3)]
 # ---------------------------------------------------------------------------------------------
 # a synthetic ledger
 # ---------------------------------------------------------------------------------------------
+def variant_options(preset: str, variant: str) -> dict:
+    """The env options ``variant`` of the shipped ``preset`` has now ({} for other runs)."""
+    from marlbench.errors import MarlbenchError
+    from marlbench.presets import load_preset
+
+    if not preset or not variant:
+        return {}
+    try:
+        variants = {v.name: dict(v.env_options) for v in load_preset(preset).variants}
+    except MarlbenchError:
+        return {}
+    return variants.get(variant, {})
+
+
 def put_run(
     ledger: Ledger,
     run_id: str,
@@ -43,7 +57,9 @@ def put_run(
     hyperparams: dict | None = None,
     **extra: object,
 ) -> RunSpec:
-    """A run row with a real config (its identity drives grouping)."""
+    """A run row with a real config (its identity drives grouping). A run of a shipped preset's
+    variant gets the env options the variant has now (else it is a run of an earlier version of the
+    preset, which reports leave out)."""
     spec = RunSpec(
         algo=algo,
         env=env,
@@ -52,6 +68,7 @@ def put_run(
         hyperparams=dict(hyperparams or {}),
         preset=preset,
         variant=variant,
+        env_options=variant_options(preset, variant),
     )
     row = {
         "run_id": run_id,

@@ -63,7 +63,10 @@ def algos(
     out = console()
     if show:
         algo = api.describe_algo(show)
-        out.print(f"[bold]{algo.name}[/]: {algo.description} ({algo.source})")
+        summary, _, note = algo.description.partition("\n")
+        out.print(f"[bold]{algo.name}[/]: {summary} ({algo.source})")
+        if note:  # e.g. which settings apply on atari-* environments, and the preset with the paper's
+            out.print(note, markup=False)
         out.print(f"actions: {', '.join(algo.action_kinds)}")
         table = Table("hyperparameter (--set)", "default", "meaning")
         for name, default, help_text in algo.hyperparams:

@@ -13,6 +13,7 @@ Preprocessing (one chain, :func:`make_gym`, built from SB3's Atari wrappers in t
       -> GameScore                        raw (unclipped) score and length of the whole game
       -> EpisodicLifeEnv                  a lost life ends the learner's episode (game goes on)
       -> FireResetEnv                     press FIRE after every (pseudo-)reset, if the game has FIRE
+      -> CropFrame(crop)                  only with crop=160: paper 002's 160x160 crop (off by default)
       -> WarpFrame(84)                    grayscale, 84x84 (INTER_AREA)
       -> ClipRewardEnv                    sign of the reward, TRAINING ONLY
       -> ReshapeObservation + FrameStackObservation(4, zero padding)   -> uint8 [4, 84, 84]
@@ -36,11 +37,12 @@ Training and evaluation differ in exactly two places, both controlled by ``train
 Choices where the paper is silent or differs (write-downs per DESIGN.md):
 
 * The paper used ``Pong-v0``/``Breakout-v0`` (random frame skip 2-4, sticky actions 0.25) and
-  cropped 210x160 frames to 160x160 before downsampling to 80x80. We use the standard DQN-style
-  preprocessing above (fixed skip 4, no sticky actions, 84x84 of the full frame), which is what the
-  reference rows (SB3/RL Zoo a2c, ppo, dqn, qrdqn) and the Mnih et al. human/random scores assume.
-  ``screen_size=80`` gives the paper's 80x80 input; with 84x84 the paper's Model 2 maps to 21x21 then
-  10x10 (3200 features, as in the paper) and Model 3 to 4x4 (512 features, as in the paper).
+  cropped 210x160 frames to 160x160 before downsampling to 80x80. By default we use the standard
+  DQN-style preprocessing above (fixed skip 4, no sticky actions, 84x84 of the full frame), which is
+  what the reference rows (SB3/RL Zoo a2c, ppo, dqn, qrdqn) and the Mnih et al. human/random scores
+  assume. ``crop=160 screen_size=80`` is the paper's crop and 80x80 (:mod:`.atari_frames`), used by
+  the preset's Model 2 / 3 variants, not its SB3 rows. On 84x84, Model 2 maps to 21x21 then 10x10
+  (3200 features, as in the paper) and Model 3 to 4x4 (512, as in the paper).
 * The paper says both games have 3 actions; we keep ALE's minimal action sets (Pong 6, Breakout 4),
   whose extra actions are FIRE variants.
 * ``max_frames=108000`` (30 minutes of play, ALE v5's default) truncates a game.
@@ -66,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from marlbench.envs.atari_frames import CropFrame, check_crop
 from marlbench.envs.registry import EnvSpec, register
 from marlbench.errors import ConfigError
 
@@ -96,8 +99,9 @@ ATARI_OPTIONS: dict[str, bool | int | float] = {
     "max_frames": 108_000,
     "terminal_on_life_loss": True,
     "clip_reward": True,
+    "crop": 0,
 }
-"""Defaults of the ``atari-*`` options: SB3's ``AtariWrapper`` and RL Zoo's frame stack of 4."""
+"""Defaults of the ``atari-*`` options: SB3's ``AtariWrapper`` and RL Zoo's frame stack of 4; no crop."""
 
 
 class GameScore(gym.Wrapper):
@@ -164,6 +168,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
         )
     if not 0.0 <= float(options["repeat_action_probability"]) <= 1.0:
         raise ConfigError("--env-opt repeat_action_probability must lie in [0, 1]", "e.g. 0.0 or 0.25")
+    check_crop(options["crop"])
 
 
 def ale_env(game: str, options: Mapping[str, Any]) -> gym.Env:
@@ -217,6 +222,8 @@ def preprocess(env: gym.Env, *, training: bool, **options: Any) -> gym.Env:
         env = EpisodicLifeEnv(env)
     if "FIRE" in env.unwrapped.get_action_meanings():
         env = FireResetEnv(env)
+    if int(config["crop"]):  # paper 002's 160x160 crop, before the grayscale resize
+        env = CropFrame(env, int(config["crop"]))
     size = int(config["screen_size"])
     env = WarpFrame(env, width=size, height=size)
     if training and config["clip_reward"]:
@@ -371,6 +378,7 @@ _HELP = {
     "max_frames": "emulator frames per game before it is truncated (108000 = 30 minutes)",
     "terminal_on_life_loss": "training only: a lost life ends the learner's episode (episodic life)",
     "clip_reward": "training only: rewards clipped to their sign",
+    "crop": "0: full frame; 160: paper 002's 160x160 crop (rows 34-193) before the resize",
 }
 
 

@@ -19,9 +19,12 @@ reinforcement learning", Nature 518, Extended Data Table 2), the reference rows 
 
 GAME_FLOOR: dict[str, float] = {"atari-pong": -21.0, "atari-breakout": 0.0}
 """Lowest possible game score. Paper 002's Fig. 7 "% of human expert" column is
-``(score - floor) / (human - floor)``: it reproduces every legible entry (random Pong 1%, random
-Breakout 5%, Model 3 Pong 123%, Breakout 487%), whereas the standard human-normalised score puts
-random play at 0%. Use ``percent_human(..., baseline="floor")`` to reproduce the paper's column."""
+``(score - floor) / (human - floor)``, whereas the standard human-normalised score puts random play
+at 0%. Use ``percent_human(..., baseline="floor")`` for the paper's column. It gives 23 of the
+figure's 24 entries (12 agents x 2 games) to the printed whole percent, e.g. random Pong 1%, random
+Breakout 5%, Model 3 Pong 123%, Breakout 487%. The exception is A2C on Breakout: its running mean
+581.6 gives 1829%, the paper prints 2411% (which would need a score of 766.7); the formula cannot
+produce both, so one of the two printed numbers is wrong and we do not know which."""
 
 
 def percent_human(env_name: str, score: float, *, baseline: Literal["random", "floor"] = "random") -> float:

@@ -97,6 +97,12 @@ def _current(preset: Any, row: dict[str, Any], cache: dict[tuple[Any, ...], str 
     if cache[key] is None:
         return True
     have = spec_row.resolved.get("env_options", spec_row.env_options)
+    try:  # the options as the env resolves them now (a run may have recorded only those it was given)
+        from marlbench.envs import get_spec
+
+        have = dict(get_spec(str(row["env"])).resolve_options(have))
+    except (MarlbenchError, ValueError, KeyError):
+        pass
     return json.dumps(have, sort_keys=True, default=str) == cache[key]
 
 

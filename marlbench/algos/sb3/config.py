@@ -31,7 +31,7 @@ class SB3Entry:
 DISCRETE, CONTINUOUS = frozenset({"discrete"}), frozenset({"continuous"})
 BOTH = DISCRETE | CONTINUOUS
 
-SB3_ALGOS: dict[str, SB3Entry] = {
+_SB3_TABLE: dict[str, SB3Entry] = {
     "ppo": SB3Entry("stable_baselines3", "PPO", BOTH, True, "Proximal Policy Optimization (clipped)", 4),
     "a2c": SB3Entry("stable_baselines3", "A2C", BOTH, True, "Advantage Actor-Critic (synchronous A3C)", 4),
     "dqn": SB3Entry("stable_baselines3", "DQN", DISCRETE, False, "Deep Q-Network", 1),
@@ -146,6 +146,43 @@ exploration_fraction 0.025). recurrent-ppo takes the Zoo's ppo_lstm values, whic
 Deviation: qrdqn's buffer is 100k transitions (the Zoo keeps sb3-contrib's 1M, about 56 GB of
 84x84x4 frames); dqn's 100k is the Zoo's own value. Frame stack 4 and the AtariWrapper
 preprocessing are the env's (:mod:`marlbench.envs.atari`)."""
+
+
+PAPER002_PRESET = "atari-actor-critic"
+"""The preset that carries paper 002's own A2C settings (its Model 2 / Model 3 variants)."""
+
+
+def atari_settings_note(algo: str) -> str:
+    """Which hyperparameter set an ``atari-*`` run of ``algo`` gets ('' when none differs).
+
+    Plain ``train a2c --env atari-pong`` (with or without ``--set policy=cnn``) starts from the RL
+    Zoo's Atari settings (:data:`ATARI_DEFAULTS`), the SB3 reference rows of paper 002's Fig. 7,
+    not from the paper's own (RMSProp, weight decay 0.1, temperature; section 4 and 5), which live
+    in the preset's model variants. Shown by ``marlbench algos NAME`` below the description.
+    """
+    if algo not in ATARI_DEFAULTS:
+        return ""
+    values = ", ".join(f"{key}={value}" for key, value in ATARI_DEFAULTS[algo].items())
+    note = f"On atari-* environments the RL Zoo's Atari settings replace these defaults ({values})"
+    if algo != "a2c":
+        return note + "."
+    return (
+        note + ": the SB3 reference rows of paper 002's Fig. 7, not the paper's own settings. "
+        "Paper 002's Model 2 / Model 3 settings (policy=cnn / cnn-lstm, optimizer=rmsprop, "
+        "weight_decay=0.1, temperature=5.0:1.0, learning_rate=1e-4, n_steps=768, n_envs=1, ent_coef=0, "
+        "--env-opt crop=160 screen_size=80) are the model2-* / model3-* variants of preset "
+        f"{PAPER002_PRESET}: marlbench preset show {PAPER002_PRESET}."
+    )
+
+
+SB3_ALGOS: dict[str, SB3Entry] = {
+    name: dataclasses.replace(
+        entry, description="\n".join(filter(None, (entry.description, atari_settings_note(name))))
+    )
+    for name, entry in _SB3_TABLE.items()
+}
+"""The SB3 algorithms by marlbench name; a description's second line, if any, is
+:func:`atari_settings_note`."""
 
 
 def env_defaults(algo: str, env_spec: Any) -> dict[str, Any]:
