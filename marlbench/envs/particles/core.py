@@ -55,6 +55,9 @@ DISCRETE_FORCES = np.array([[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0
 
 TASKS = ("cn-v1", "cn-v2", "push-forward", "predator-prey")
 
+OBSERVATIONS = ("distance", "relative")
+"""Local observation kinds (the ``obs`` option); see :meth:`ParticleCore.observe` and the package doc."""
+
 
 def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``|a_i - b_j|^2`` as ``[E, I, J]`` for points ``a`` ``[E, I, 2]`` and ``b`` ``[E, J, 2]``."""
@@ -103,11 +106,16 @@ class ParticleConfig:
     """predator-prey: prey stay inside ``[-arena, arena]^2``."""
     prey_directions: int = 16
     """predator-prey: evenly spaced headings a prey compares when fleeing."""
+    obs: str = "distance"
+    """Local observation: ``distance`` (scalar distances, the literal sec. 5.1 reading) or ``relative``
+    (relative position vectors plus own velocity, MPE's convention); see :meth:`ParticleCore.observe`."""
 
     @property
     def obs_dim(self) -> int:
-        """Distances to the other agents, then to every landmark / prey."""
-        return self.n_agents - 1 + self.n_landmarks
+        """``distance``: one distance per other agent and landmark / prey; ``relative``: a 2-d vector
+        per other agent and landmark / prey, then the agent's own 2-d velocity."""
+        seen = self.n_agents - 1 + self.n_landmarks
+        return 2 * seen + 2 if self.obs == "relative" else seen
 
     @property
     def state_dim(self) -> int:
@@ -243,12 +251,27 @@ class ParticleCore:
     # ---------------------------------------------------------------- views
 
     def observe(self) -> np.ndarray:
-        """``[E, N, N-1+K]`` float32: each agent's distances to the other agents then to each landmark.
+        """``[E, N, obs_dim]`` float32 local observations, by ``config.obs``.
 
-        Section 5.1: an agent measures "its Euclidean distance from other agents and all the
-        landmarks"; no velocities and no positions. Other agents are listed in index order.
+        ``distance`` (``obs_dim = N-1+K``): each agent's Euclidean distances to the other agents, then
+        to each landmark; the literal reading of section 5.1 ("its Euclidean distance from other
+        agents and all the landmarks"), no velocities and no positions.
+
+        ``relative`` (``obs_dim = 2(N-1+K) + 2``): for each other agent, then each landmark, the
+        displacement ``p_entity - p_self`` as ``(dx, dy)``, then the agent's own velocity
+        ``(vx, vy)``. No absolute position and no other agent's velocity, so section 5.1's "does not
+        tell the velocity and moving direction of other agents ... nor the actual location of any
+        landmark" still holds; this is MPE's convention and the one a memoryless local policy can
+        steer by (the package docstring gives the measurements).
+
+        In both, other agents are listed in index order, skipping the observer.
         """
-        return self._dist[:, self._row, self._obs_cols].astype(np.float32)
+        if self.config.obs != "relative":
+            return self._dist[:, self._row, self._obs_cols].astype(np.float32)
+        entities = np.concatenate([self.pos, self.landmarks], axis=1)  # [E, N+K, 2]
+        offsets = entities[:, None, :, :] - self.pos[:, :, None, :]  # [E, N, N+K, 2]: entity - self
+        seen = offsets[:, self._row, self._obs_cols].reshape(self.num_envs, self.config.n_agents, -1)
+        return np.concatenate([seen, self.vel], axis=-1).astype(np.float32)
 
     def state(self) -> np.ndarray:
         """``[E, state_dim]`` float32 full state for centralized learners.

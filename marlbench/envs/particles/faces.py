@@ -23,7 +23,8 @@ from marlbench.envs.snapshot import core_state, restore_core
 
 
 def _spaces(config: ParticleConfig) -> tuple[spaces.Box, spaces.Space, spaces.Box]:
-    obs = spaces.Box(0.0, np.inf, (config.obs_dim,), np.float32)
+    low = -np.inf if config.obs == "relative" else 0.0  # displacements and velocities are signed
+    obs = spaces.Box(low, np.inf, (config.obs_dim,), np.float32)
     act: spaces.Space = (
         spaces.Box(-1.0, 1.0, (2,), np.float32)
         if config.continuous
