@@ -406,3 +406,13 @@ def test_a_smoke_tier_never_reproduces_or_contradicts(ledger: Ledger, tmp_path: 
     verdict = by_id(api.verdicts(ledger, str(path)))["new-beats-old"]
     assert verdict.verdict == "inconclusive" and (verdict.low, verdict.high) == (1.0, 1.0)
     assert any("smoke tier" in note and "reproduced at this budget" in note for note in verdict.notes)
+
+
+def test_the_statistic_names_the_policies_a_claim_scores() -> None:
+    from marlbench.presets import load_preset
+    from marlbench.reports.claims import statistic_words
+
+    claims = {c.id: c for c in load_preset("ctedd-testing").claims}
+    assert statistic_words(claims["ctedd-l-1-follows-g"]).endswith("; A: CTEDD-L-1, B: CTEDD-G")
+    assert statistic_words(claims["ctedd-l-3-beats-maddpg-3-testing"]).endswith("; A: CTEDD-L-3")
+    assert "CTEDD" not in statistic_words(claims["ctedd-beats-maddpg-1-testing"])

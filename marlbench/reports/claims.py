@@ -80,6 +80,9 @@ class Verdict:
 def statistic_words(claim: Claim) -> str:
     """A short name of the claim's statistic, e.g. ``P(A>B) of last-eval (team-mean)``."""
     score = claim.score + ("" if claim.score in ("wall-time", "percent-human") else f", {claim.aggregate}")
+    sides = [f"{side}: {p.upper()}" for side, p in (("A", claim.policy_a), ("B", claim.policy_b)) if p]
+    if sides:  # the policy a side's CTEDD runs are scored by (their variant tests)
+        score += f"; {', '.join(sides)}"
     words = {
         "probability-of-improvement": f"P(A>B) of {score}",
         "per-agent": f"P(A>B) of {claim.score} per agent",
