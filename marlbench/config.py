@@ -40,12 +40,21 @@ class RunSpec:
     variant: str = ""
     tags: list[str] = field(default_factory=list)
     device: str = "cpu"
+    final_evals: list[dict[str, Any]] = field(default_factory=list)
+    """Env-option sets (``[{"traffic": "low"}, {"traffic": "high"}]``): after training, one deterministic
+    evaluation under each, stored with its env options like ``marlbench evaluate --env-opt`` rounds
+    (so never the run's last-eval score). Options that change the spaces are refused."""
+    final_eval_episodes: int | None = None
+    """Episodes of each final evaluation (None: ``eval_episodes``)."""
     resolved: dict[str, Any] = field(default_factory=dict)
     """Filled by :func:`resolve`: env options and hyperparameters with every default."""
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same experiment (not tags, preset names or the device)."""
-        return {
+        """What makes two runs the same experiment (not tags, preset names or the device).
+
+        The final evaluations count only when there are some: a spec without them keeps the hash
+        it had before they existed."""
+        out = {
             "algo": self.algo,
             "env": self.env,
             "seed": self.seed,
@@ -55,6 +64,14 @@ class RunSpec:
             "eval_every": self.eval_every_steps(),
             "eval_episodes": self.eval_episodes,
         }
+        if self.final_evals:
+            out["final_evals"] = self.resolved.get("final_evals", self.final_evals)
+            out["final_eval_episodes"] = self.final_episodes()
+        return out
+
+    def final_episodes(self) -> int:
+        """Episodes of each final evaluation: ``final_eval_episodes``, else ``eval_episodes``."""
+        return self.eval_episodes if self.final_eval_episodes is None else self.final_eval_episodes
 
     def config_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, default=str)
@@ -111,6 +128,12 @@ def validate_budget(spec: RunSpec) -> None:
         raise ConfigError(f"--eval-every {spec.eval_every} must be positive", "give a number of env steps")
     if spec.eval_episodes < 0:
         raise ConfigError(f"--eval-episodes {spec.eval_episodes} must be >= 0", "give 0 to skip evaluation")
+    final = spec.final_eval_episodes
+    if final is not None and not (isinstance(final, int) and 1 <= final <= MAX_EPISODES):
+        raise ConfigError(
+            f"final_eval_episodes {final!r} must be a whole number from 1 to {MAX_EPISODES:,}",
+            "give e.g. final_eval_episodes = 10 (the paper-000 presets' count), or leave it out",
+        )
     if spec.checkpoint_every is not None and spec.checkpoint_every <= 0:
         raise ConfigError(f"--checkpoint-every {spec.checkpoint_every} must be positive", "give env steps")
     if spec.seed < 0:
@@ -160,6 +183,8 @@ def resolve(spec: RunSpec) -> Resolved:
         env_spec = get_spec(spec.env)
     with _blame("env_options"):
         options = env_spec.resolve_options(spec.env_options)
+    with _blame("final_evals"):
+        finals = final_eval_options(spec.final_evals, env_spec, options)
     env_ctx = EnvContext(env_spec, dict(options), spec.seed)
     with _blame("env"):
         if env_spec.single_agent and algo.multi_agent and "shared weights" not in algo.source:
@@ -188,12 +213,47 @@ def resolve(spec: RunSpec) -> Resolved:
     spec.resolved = {
         "env_options": dict(options),
         "hyperparams": dataclasses.asdict(config),
+        **({"final_evals": finals} if finals else {}),
     }
     if spec.eval_every is None:
         length = env_spec.length_for(options)
         spec.resolved["eval_every"] = budget.default_eval_every(spec.steps, spec.eval_episodes, length)
     warning = budget.warmup_warning(algo.name, config, planned, env_ctx.n_agents)
     return Resolved(spec, algo, env_ctx, config, planned, tuple(notes), (warning,) if warning else ())
+
+
+def final_eval_options(tables: Any, env_spec: Any, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every env option of each final evaluation (``tables`` over the run's resolved ``options``).
+
+    ConfigError naming ``final_evals[i]`` for a malformed entry, an unknown option or value, an
+    option set listed twice, or options that change the agents or spaces the run trains on (its
+    policy could not act there: :func:`marlbench.envs.spaces.space_change`).
+    """
+    from marlbench.envs.spaces import space_change
+
+    example = 'final_evals = [{ traffic = "low" }, { traffic = "high" }]'
+    if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
+        raise ConfigError(
+            f"final_evals must be a list of env-option tables, not {tables!r}", f"write {example}"
+        )
+    out: list[dict[str, Any]] = []
+    for i, table in enumerate(tables):
+        where = f"final_evals[{i}]"
+        try:
+            full = env_spec.resolve_options({**options, **table})
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err.message}", err.fix) from None
+        pairs = ", ".join(f"{k}={full[k]}" for k in table) or "the run's own options"
+        if full in out:
+            raise ConfigError(f"{where} ({pairs}) repeats an earlier entry", "list each option set once")
+        change = space_change(env_spec, options, full)
+        if change:
+            raise ConfigError(
+                f"{where} ({pairs}) changes the {change} of the run; its policy cannot act there",
+                "list only options that keep the agents and spaces (e.g. traffic or episode length)",
+            )
+        out.append(full)
+    return out
 
 
 def check_batch(config: Any) -> None:

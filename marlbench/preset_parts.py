@@ -351,6 +351,19 @@ def scale_lines(preset: Any, specs: Sequence[Any], scale: float) -> list[str]:
     return lines
 
 
+def check_final_evals(path: Path, where: str, tables: Sequence[Mapping[str, Any]]) -> None:
+    """``final_evals`` (``[{ traffic = "low" }, { traffic = "high" }]``): one table of scalar env
+    options per evaluation made after training; names and values are checked when the preset is
+    run (:func:`marlbench.config.final_eval_options`)."""
+    for i, table in enumerate(tables):
+        for key, value in table.items():
+            if not isinstance(value, str | int | float | bool):
+                raise ConfigError(
+                    f"preset {path}: '{where}[{i}].{key}' must be a string, number or boolean",
+                    'each entry is one table of env options, e.g. { traffic = "high" }',
+                )
+
+
 def check_runnable(preset: Any, specs: list[Any]) -> list[Any]:
     """Resolve every spec (algorithm, env, options, hyperparameters); ConfigError names file and key."""
     from marlbench.config import resolve
@@ -362,10 +375,10 @@ def check_runnable(preset: Any, specs: list[Any]) -> list[Any]:
         try:
             resolved.append(resolve(spec))
         except ConfigError as err:
+            key = _toml_key(err.key, variant)
+            where = err.message if err.message.startswith(f"{key}[") else f"{key}: {err.message}"
             raise ConfigError(
-                f"preset {preset.path}, variants[{variant.index}] ('{variant.name}'), "
-                f"{_toml_key(err.key, variant)}: {err.message}",
-                err.fix,
+                f"preset {preset.path}, variants[{variant.index}] ('{variant.name}'), {where}", err.fix
             ) from None
     return resolved
 

@@ -50,6 +50,7 @@ from marlbench.preset_parts import (
     Claim,
     Tier,
     check_eval_episodes,
+    check_final_evals,
     check_runnable,  # noqa: F401  (re-exported: marlbench.presets.check_runnable)
     check_table,
     parse_claims,
@@ -83,8 +84,11 @@ RUN_KEYS: dict[str, str] = {
     "checkpoint_every": "int",
     "env_options": "table",
     "hyperparams": "table",
+    "final_evals": "array of tables",
+    "final_eval_episodes": "int",
 }
-"""Keys shared by ``[defaults]`` and each ``[[variants]]`` entry."""
+"""Keys shared by ``[defaults]`` and each ``[[variants]]`` entry (a variant's ``final_evals`` list
+replaces the defaults'; :func:`marlbench.preset_parts.check_final_evals`)."""
 
 DEFAULTS_KEYS = {**RUN_KEYS, "seeds": "int or array of int"}
 VARIANT_KEYS = {"name": "str", "label": "str", **RUN_KEYS}
@@ -104,6 +108,8 @@ class Variant:
     eval_every: int | None = None
     eval_episodes: int = 10
     checkpoint_every: int | None = None
+    final_evals: tuple[dict[str, Any], ...] = ()
+    final_eval_episodes: int | None = None
     index: int = 0
     """Position in the file (for error messages: ``variants[index]``)."""
 
@@ -195,6 +201,8 @@ class Preset:
                     eval_every=eval_every,
                     eval_episodes=episodes,
                     checkpoint_every=checkpoint_every,
+                    final_evals=[dict(t) for t in v.final_evals],
+                    final_eval_episodes=v.final_eval_episodes,
                     tags=list(tags),
                     preset=self.name,
                     variant=v.name,
@@ -274,6 +282,8 @@ def _check_table(path: Path, where: str, data: Mapping[str, Any], allowed: Mappi
                         f"preset {path}: '{full}.{sub}' must be a string, number or boolean",
                         "nested tables and arrays are not options",
                     )
+        if key == "final_evals":
+            check_final_evals(path, full, value)
         if allowed[key] == "int" and value < (0 if key == "eval_episodes" else 1):
             raise ConfigError(f"preset {path}: '{full}' = {value} is out of range", "give a positive integer")
 
@@ -351,6 +361,8 @@ def parse_preset(data: Mapping[str, Any], path: Path) -> Preset:
                 eval_every=merged.get("eval_every"),
                 eval_episodes=merged.get("eval_episodes", 10),
                 checkpoint_every=merged.get("checkpoint_every"),
+                final_evals=tuple(merged.get("final_evals", ())),
+                final_eval_episodes=merged.get("final_eval_episodes"),
                 index=i,
             )
         )

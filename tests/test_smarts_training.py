@@ -3,13 +3,15 @@
 One module fixture runs, as a user would (each command in its own process, with a fresh ledger
 and scenario cache):
 
-1. ``marlbench train maddpg --env smarts-intersection --per --steps 300`` (small batch, early start);
-2. ``marlbench train ppo --env smarts-intersection --env-opt traffic=high --steps 256``;
+1. ``marlbench train maddpg --env smarts-intersection --env-opt bev=true --per --steps 300`` (small
+   batch, early start);
+2. ``marlbench train ppo --env smarts-intersection --env-opt bev=true --env-opt traffic=high --steps 256``;
 3. ``marlbench evaluate MADDPG_RUN --episodes 2 --env-opt traffic=high``;
 
 (1 and 2 side by side) and records after the trainings and after the evaluation which SUMO
 processes of this test are still alive. The tests then
-check the ledger: per-agent episodes of the four egos with their metrics and rewards that add up,
+check the ledger: both trained on the bird's-eye image, with an image branch in their networks;
+per-agent episodes of the four egos with their metrics and rewards that add up,
 the high-traffic evaluation with its options, rates consistent with the metric columns, and no
 SUMO process left behind. Episodes are capped at 150 steps (``max_steps``) to keep it short.
 
@@ -53,11 +55,13 @@ COMMANDS: dict[str, list[str]] = {
         "train", "maddpg", "--env", "smarts-intersection", "--per", "--steps", str(MADDPG_STEPS),
         "--set", "learning_starts=100", "--set", "learn_every=50", "--batch-size", "32",
         "--eval-episodes", "1", "--eval-every", "100000", "--env-opt", f"max_steps={MAX_STEPS}",
+        "--env-opt", "bev=true", "--set", "buffer_size=2000",
     ],
     "ppo": [
         "train", "ppo", "--env", "smarts-intersection", "--env-opt", "traffic=high",
         "--steps", str(PPO_STEPS), "--set", "n_envs=1", "--set", "n_steps=64", "--set", "batch_size=64",
         "--eval-episodes", "1", "--eval-every", "100000", "--env-opt", f"max_steps={MAX_STEPS}",
+        "--env-opt", "bev=true",
     ],
 }  # fmt: skip
 
@@ -147,10 +151,35 @@ def test_maddpg_per_and_ppo_high_traffic_runs_finish(trained: dict[str, Any]) ->
         assert budget <= row["steps"] < budget + 64  # PPO stops at the end of a 64-step rollout
         resolved = json.loads(row["config"])["resolved"]
         assert resolved["env_options"]["max_steps"] == MAX_STEPS
+        assert resolved["env_options"]["bev"] is True
         if algo == "maddpg":
             assert resolved["hyperparams"]["per"] is True and resolved["hyperparams"]["batch_size"] == 32
         else:
             assert resolved["env_options"]["traffic"] == "high"
+
+
+@pytest.mark.slow
+def test_both_trained_networks_have_the_image_branch(trained: dict[str, Any]) -> None:
+    """The saved weights hold the CNN of marlbench.nets.image: MADDPG's actor and critic (one
+    member per agent), PPO's shared features extractor; the vector part of the input skips it."""
+    import io
+    import zipfile
+
+    import torch
+
+    from marlbench.envs.smarts_intersection import features as F
+    from marlbench.nets.image import CONV_CHANNELS
+
+    ledger = trained["ledger"]
+    maddpg = torch.load(ledger.saved_checkpoint(_run(trained, "maddpg")) / "maddpg.pt", weights_only=False)
+    first = (CONV_CHANNELS[0], F.STACK, 8, 8)
+    assert tuple(maddpg["actor"]["body.encoder.conv_weight.0"].shape) == (4, *first)
+    assert tuple(maddpg["critic"]["encoder.conv_weight.0"].shape) == (4, *first)
+    vector = F.STACK * F.FRAME_SIZE
+    assert maddpg["shape"]["image"] == [[F.STACK, F.BEV_PIXELS, F.BEV_PIXELS], [vector]]
+    with zipfile.ZipFile(ledger.saved_checkpoint(_run(trained, "ppo")) / "model.zip") as archive:
+        policy = torch.load(io.BytesIO(archive.read("policy.pth")), weights_only=True)
+    assert tuple(policy["features_extractor.encoder.conv_weight.0"].shape) == (1, *first)
 
 
 @pytest.mark.slow

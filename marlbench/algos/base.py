@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from marlbench.envs.array import EpisodeRecord
 from marlbench.envs.registry import EnvSpec
 from marlbench.errors import ConfigError, nearest
 from marlbench.values import parse_typed
+
+if TYPE_CHECKING:  # torch stays unimported until a learner is built
+    from marlbench.nets.image import ImageLayout
 
 
 def hp(
@@ -155,6 +158,16 @@ class EnvContext:
     @property
     def action_kind(self) -> str:
         return self.spec.action_kind_for(self.options)
+
+    @property
+    def image_layout(self) -> ImageLayout | None:
+        """Where one agent's flat observation carries an image stack (None: vector only)."""
+        found = self.spec.image_for(self.options)
+        if found is None:
+            return None
+        from marlbench.nets.image import ImageLayout
+
+        return ImageLayout(found[1], (found[0],))
 
 
 @dataclass(frozen=True)

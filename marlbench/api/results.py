@@ -182,6 +182,10 @@ def _producer(env: str | None, algos: list[str], preset: str | None) -> str:
 OPTIONAL_CSV_FIELDS = (
     "collision_rate",
     "completion_rate",
+    "collision_rate@low",
+    "completion_rate@low",
+    "collision_rate@high",
+    "completion_rate@high",
     "p_improvement",
     "p_improvement_low",
     "p_improvement_high",

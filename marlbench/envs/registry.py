@@ -53,6 +53,10 @@ class EnvSpec:
     """Optional native batched env: ``make_array(num_envs, seed, **options) -> ArrayEnv``."""
     single_agent: bool = False
     family: str = ""
+    image_layout: Callable[[Mapping[str, Any]], tuple[int, tuple[int, int, int]] | None] | None = None
+    """For flat vector observations that end with images: ``options -> (offset, (C, H, W))`` of the
+    image stack in one agent's observation, or None when the options leave the image out. Learners
+    with an image branch (:mod:`marlbench.nets.image`) read it."""
 
     def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults overlaid with ``given`` (strings are parsed to the default's type)."""
@@ -84,6 +88,9 @@ class EnvSpec:
 
     def action_kind_for(self, options: Mapping[str, Any]) -> str:
         return self.action_kind(options) if callable(self.action_kind) else self.action_kind
+
+    def image_for(self, options: Mapping[str, Any]) -> tuple[int, tuple[int, int, int]] | None:
+        return self.image_layout(options) if self.image_layout is not None else None
 
     def eval_step_cap(self, options: Mapping[str, Any]) -> int:
         """The step cap of one evaluation episode: ten episode lengths, at least 10,000 steps.

@@ -6,6 +6,8 @@ as one, so one forward and one backward serve every member.
 * :mod:`.mlp`: :class:`BatchedMLP` (and its loop fallback :class:`LoopMLP`), :func:`numpy_forward`
   and :func:`numpy_layers` for acting in numpy.
 * :mod:`.cnn`: :class:`BatchedCNN`, the DQN family's image Q-networks.
+* :mod:`.image`: :class:`BatchedImageMLP`, a CNN branch for flat inputs that carry images (the
+  SMARTS bird's-eye view), then the MLP.
 * :mod:`.activations`: the one activation table (torch module, functions, numpy twin).
 * :mod:`.updates`: per-member gradient clipping (each agent's gradient clipped by its own norm,
   as when every agent has its own optimizer) and target-network updates.
@@ -13,6 +15,12 @@ as one, so one forward and one backward serve every member.
 
 from marlbench.nets.activations import ACTIVATIONS, Activation, activation, activation_module
 from marlbench.nets.cnn import BatchedCNN
+from marlbench.nets.image import (
+    BatchedImageEncoder,
+    BatchedImageMLP,
+    ImageLayout,
+    make_member_net,
+)
 from marlbench.nets.mlp import (
     BatchedLinear,
     BatchedMLP,
@@ -34,6 +42,9 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "BatchedCNN",
+    "BatchedImageEncoder",
+    "BatchedImageMLP",
+    "ImageLayout",
     "BatchedLinear",
     "BatchedMLP",
     "LoopMLP",
@@ -44,6 +55,7 @@ __all__ = [
     "clip_grad_norm_per_member_",
     "hard_update_",
     "make_member_mlp",
+    "make_member_net",
     "mlp",
     "numpy_forward",
     "numpy_layers",

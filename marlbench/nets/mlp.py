@@ -216,6 +216,9 @@ def numpy_forward(net: MemberNet, x: np.ndarray) -> np.ndarray:
     several times the arithmetic. The weights are copied once per change of the parameters
     (detected through their version counters, which every in-place update bumps).
     """
+    own = getattr(net, "numpy_forward", None)
+    if own is not None:  # a network with convolutions (nets.image) runs them in torch
+        return own(x)
     params = list(net.parameters())
     key = tuple((id(p), p._version) for p in params)
     cache = net.__dict__.get("_numpy_cache")

@@ -14,7 +14,7 @@ under uniform sampling), so a learner never asks which buffer it holds.
 """
 
 from marlbench.replay.agents import AgentReplay, Transitions
-from marlbench.replay.buffer import FieldSpec, ReplayBuffer, make_replay
+from marlbench.replay.buffer import FieldSpec, ReplayBuffer, check_replay_memory, make_replay
 from marlbench.replay.samplers import (
     DEFAULT_ALPHA,
     DEFAULT_BETA0,
@@ -37,6 +37,7 @@ __all__ = [
     "Sampler",
     "Transitions",
     "UniformSampler",
+    "check_replay_memory",
     "importance_weights",
     "make_replay",
     "priority_keys",

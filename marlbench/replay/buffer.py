@@ -171,3 +171,36 @@ def make_replay(
     else:
         raise ValueError(f"unknown replay kind '{kind}'; choose uniform, rank or proportional")
     return ReplayBuffer(capacity, fields, sampler=sampler, channels=channels)
+
+
+MEMORY_SHARE = 0.6
+"""The largest share of the machine's memory a replay buffer may claim when full."""
+
+
+def machine_memory() -> int:
+    """Bytes of physical memory (0 where the platform does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def check_replay_memory(capacity: int, fields: Mapping[str, FieldSpec], algo: str) -> None:
+    """ConfigError before anything is allocated when a full buffer of ``capacity`` transitions would
+    need more than :data:`MEMORY_SHARE` of the machine's memory (numpy allocates lazily, so without
+    this check a run would die hours in, when the buffer fills). Names a capacity that fits."""
+    per = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in fields.values())
+    limit = MEMORY_SHARE * machine_memory()
+    if limit <= 0 or capacity * per <= limit:
+        return
+    from marlbench.errors import ConfigError
+
+    fits = max(1, int(limit // per) // 1000 * 1000)
+    raise ConfigError(
+        f"{algo}'s replay of {capacity:,} transitions x {per / 1e3:,.0f} kB would need "
+        f"{capacity * per / 2**30:,.1f} GiB, more than {MEMORY_SHARE:.0%} of this machine's "
+        f"{machine_memory() / 2**30:,.0f} GiB",
+        f"use --set buffer_size={fits} or smaller",
+    )

@@ -18,8 +18,12 @@ Fields of every row (the CSV columns and the JSON ``rows`` objects; stable, docu
 
     label, algo, variant, setting, policy, env, preset, seeds, runs, excluded, mean, iqm, ci_low,
     ci_high, std, steps, wall_time_s, steps_per_s, updates, untrained, collision_rate, completion_rate,
-    p_improvement, p_improvement_low, p_improvement_high, per_agent, running_mean, running_games,
-    percent_human, percent_human_paper
+    collision_rate@low, completion_rate@low, collision_rate@high, completion_rate@high, p_improvement,
+    p_improvement_low, p_improvement_high, per_agent, running_mean, running_games, percent_human,
+    percent_human_paper
+
+The ``<rate>@<traffic>`` fields show a SMARTS run's rates under both densities of paper 000 (its
+final evaluations, ``final_evals``); ``collision_rate`` stays that of the last training evaluation.
 
 ``per_agent`` is an object ``{agent: mean over seeds of the agent's last-evaluation return}`` in
 JSON and, with ``--per-agent``, one CSV column ``per_agent:<agent>`` per agent. Missing values
@@ -65,6 +69,7 @@ from marlbench.reports.data import (
     run_scores,
     running_scores,
 )
+from marlbench.reports.densities import DENSITY_FIELDS, density_fields, density_rates
 from marlbench.reports.policies import POLICY_FIELD, narrow_to_global, policies_text, split_policies
 from marlbench.reports.stats import (
     CONFIDENCE,
@@ -99,6 +104,7 @@ FIELDS: dict[str, str] = {
     "at or below its warm-up): the score is an untrained policy's",
     "collision_rate": "share of agent-episodes of the last evaluation with a collision (SMARTS)",
     "completion_rate": "share of agent-episodes of the last evaluation that reached the goal (SMARTS)",
+    **DENSITY_FIELDS,
     "p_improvement": "with --vs: probability that a seed of this row beats a seed of the baseline "
     "(empty on the baseline's own row)",
     "p_improvement_low": "with --vs: lower end of the 95% bootstrap CI of p_improvement",
@@ -268,6 +274,7 @@ def compare(
     references = {env: ref for env, ref in human_references().items() if env in set(runs["env"])}
     games = episodes if episodes is not None and references else pd.DataFrame()
     running = running_scores(games, aggregate=aggregate).set_index("run_id")
+    densities = density_rates(runs, evals)
     finished = runs["status"] == "finished"
     has_eval = runs["run_id"].isin(scores.index)
     scored = runs[finished & has_eval]
@@ -323,6 +330,7 @@ def compare(
                 ),
                 "collision_rate": _nanmean(scores.loc[mine["run_id"], "collision_rate"].to_numpy(float)),
                 "completion_rate": _nanmean(scores.loc[mine["run_id"], "completion_rate"].to_numpy(float)),
+                **density_fields(densities, list(mine["run_id"])),
                 "p_improvement": math.nan,
                 "p_improvement_low": math.nan,
                 "p_improvement_high": math.nan,

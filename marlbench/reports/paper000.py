@@ -14,7 +14,6 @@ figures therefore default to training episodes (``--source eval`` switches to ev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,8 +29,9 @@ from marlbench.reports.curves import (
     seeds_words,
     source_words,
 )
-from marlbench.reports.data import COLLISION_METRIC, COMPLETION_METRIC, training_evals
+from marlbench.reports.data import COLLISION_METRIC, COMPLETION_METRIC
 from marlbench.reports.figures import Drawing, Figure, FigureOptions, Needs, ReportData, register_figure
+from marlbench.reports.selection import rates_by_option
 from marlbench.reports.stats import bootstrap_ci
 from marlbench.reports.style import palette, set_title
 
@@ -105,59 +105,21 @@ TRAFFIC_LEVELS = ("low", "high")
 def safety_rates(runs: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     """Per run and traffic density: collision and completion rate over its last evaluation there.
 
-    Evaluations during training count for the run's own ``traffic`` option; later
-    ``marlbench evaluate --env-opt traffic=...`` evaluations count for the density they name.
+    Evaluations during training count for the run's own ``traffic`` option; its final evaluations
+    (the presets' ``final_evals``: low and high) and later ``marlbench evaluate --env-opt traffic=...``
+    evaluations count for the density they name (:func:`~marlbench.reports.selection.rates_by_option`).
     Columns: run_id, label, traffic, collision_rate, completion_rate, episodes.
     """
     columns = ["run_id", "label", "traffic", "collision_rate", "completion_rate", "episodes"]
-    evals = evals[evals["run_id"].isin(runs["run_id"])]
-    if evals.empty or COLLISION_METRIC not in evals:
+    if COLLISION_METRIC not in evals:
         return pd.DataFrame(columns=columns)
-    own = {}
-    for row in runs.to_dict("records"):
-        try:
-            config = json.loads(row["config"])
-            options = config.get("resolved", {}).get("env_options") or config.get("env_options", {})
-        except (ValueError, TypeError):
-            options = {}
-        own[row["run_id"]] = str(options.get("traffic", "low"))
-
-    def traffic_of(run_id: str, env_options: str) -> str:
-        if not env_options:
-            return own.get(run_id, "low")
-        try:
-            return str(json.loads(env_options).get("traffic", own.get(run_id, "low")))
-        except ValueError:
-            return "?"
-
-    if "policy" in evals:  # only the run's own acting policy
-        evals = evals[evals["policy"] == ""]
-    evals = evals.assign(
-        traffic=[traffic_of(r, o) for r, o in zip(evals["run_id"], evals["env_options"], strict=True)]
-    )
-    during = training_evals(evals)
-    later = evals[evals["env_options"] != ""]
-    pieces = []
-    for frame in (during, later):
-        if frame.empty:
-            continue
-        last = frame.groupby(["run_id", "traffic"])["eval_id"].transform("max")
-        pieces.append(frame[frame["eval_id"] == last])
-    chosen = pd.concat(pieces)
-    # A later evaluation at a density replaces the training one at the same density.
-    chosen = chosen.assign(later=chosen["env_options"] != "")
-    newest = chosen.groupby(["run_id", "traffic"])["later"].transform("max")
-    chosen = chosen[chosen["later"] == newest]
-    completion = COMPLETION_METRIC if COMPLETION_METRIC in chosen else None
-    out = chosen.groupby(["run_id", "traffic"], as_index=False).agg(
-        collision_rate=(COLLISION_METRIC, "mean"),
-        completion_rate=(completion or COLLISION_METRIC, "mean"),
-        episodes=("episode", "nunique"),
-    )
-    if completion is None:
-        out["completion_rate"] = np.nan
+    out = rates_by_option(runs, evals, "traffic", "low", SAFETY_METRICS)
     out["label"] = out["run_id"].map(runs.set_index("run_id")["label"])
     return out[columns]
+
+
+SAFETY_METRICS = {"collision_rate": COLLISION_METRIC, "completion_rate": COMPLETION_METRIC}
+"""The safety figure's rates and the evaluation columns they average (per agent-episode)."""
 
 
 def draw_safety(data: ReportData, options: FigureOptions) -> Drawing:
@@ -176,7 +138,8 @@ def draw_safety(data: ReportData, options: FigureOptions) -> Drawing:
         for run_id in runs["run_id"]:
             if run_id not in done:
                 notes.append(
-                    f"smarts-safety: run {run_id} has no evaluation under traffic={level}; run: "
+                    f"smarts-safety: run {run_id} has no evaluation under traffic={level} (the "
+                    f"paper-000 presets make one at the end: final_evals); run: "
                     f"marlbench evaluate {run_id} --env-opt traffic={level} --episodes 10"
                 )
     figure, axes = new_figure(1, 2, sharey=True, extra_height=1.1)

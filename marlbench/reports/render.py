@@ -51,12 +51,17 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
     rows = table.rows
     header = ["algorithm", "env", "seeds", "mean", "IQM", "95% CI", "steps", "wall time", "env steps/s"]
     header.append("updates")
+    # rates under both traffic densities (paper 000's final evaluations) in place of the last training
+    # evaluation's, when a row has both (CSV and JSON keep every field)
+    both = bool(rows[["collision_rate@low", "collision_rate@high"]].notna().all(axis=1).any())
+    densities = [r for r in ("collision_rate", "completion_rate") if both]
     metrics = [
         (name, title)
         for name, title in (("collision_rate", "collision"), ("completion_rate", "completion"))
-        if rows[name].notna().any()
+        if rows[name].notna().any() and not both
     ]
     header += [title for _, title in metrics]
+    header += [f"{rate.split('_')[0]} low / high" for rate in densities]
     atari = bool(rows[list(ATARI_FIELDS)].notna().any().any()) or bool(table.references)
     if atari:
         header += [f"running mean ({RUNNING_WINDOW} games)", "% human", "% human (paper)"]
@@ -85,6 +90,7 @@ def display_rows(table: CompareTable, per_agent: bool = False) -> tuple[list[str
             UNTRAINED if row["untrained"] else _num(row["updates"], 0),
         ]
         line += [_pct(row[name]) for name, _ in metrics]
+        line += [f"{_pct(row[f'{rate}@low'])} / {_pct(row[f'{rate}@high'])}" for rate in densities]
         if atari:
             line += [
                 _running(row["running_mean"], row["running_games"]),

@@ -6,6 +6,7 @@ episodes through here, under one cap on episode length (:func:`max_episode_steps
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marlbench.algos.base import optional_hook
@@ -67,3 +68,32 @@ def episode_rows(record: EpisodeRecord, **fixed: Any) -> list[dict[str, Any]]:
             row[f"metric_{name}"] = float(value)
         rows.append(row)
     return rows
+
+
+POSTHOC_ENV_SEED = 2_000_003
+"""Seed of a post-hoc evaluation's env (plus the run's seed); episode ``i`` of run seed ``s`` resets
+with ``POSTHOC_EPISODE_SEED * (s + 1) + i``. Training evaluations use other seeds."""
+POSTHOC_EPISODE_SEED = 20_000
+
+
+def posthoc_records(
+    algo: Any, env_ctx: Any, seed: int, options: Mapping[str, Any], episodes: int
+) -> list[EpisodeRecord]:
+    """``episodes`` deterministic episodes of ``algo`` under the full env ``options``, seeded as every
+    post-hoc evaluation is: ``marlbench evaluate`` and a run's final evaluations (``final_evals``)
+    give the same episodes for the same policy and options.
+
+    ``env_ctx`` (the algorithm's own: its ``eval_env`` hook builds from it) holds ``options`` for
+    the evaluation only and gets its own options back afterwards.
+    """
+    own = env_ctx.options
+    env_ctx.options = dict(options)
+    try:
+        env = evaluation_env(algo, env_ctx, POSTHOC_ENV_SEED + seed)
+        try:
+            cap = max_episode_steps(env_ctx.spec, env_ctx.options)
+            return evaluate(algo, env, episodes, POSTHOC_EPISODE_SEED * (seed + 1), cap)
+        finally:
+            env.close()
+    finally:
+        env_ctx.options = own

@@ -23,7 +23,13 @@ from marlbench.algos.base import updates_of
 from marlbench.config import RunSpec
 from marlbench.envs.array import EpisodeRecord
 from marlbench.training.diagnostics import Diagnostics, tensorboard_dir
-from marlbench.training.evaluation import episode_rows, evaluate, evaluation_env, max_episode_steps
+from marlbench.training.evaluation import (
+    episode_rows,
+    evaluate,
+    evaluation_env,
+    max_episode_steps,
+    posthoc_records,
+)
 from marlbench.training.progress import ProgressSink
 
 HEARTBEAT_SECONDS = 30.0
@@ -150,12 +156,16 @@ class RunRecorder:
             self.last_eval_return = float(np.mean([np.mean(list(r.rewards.values())) for r in records]))
         return records
 
-    def log_evaluation(self, env_steps: int, records: list[EpisodeRecord], policy: str = "") -> int:
+    def log_evaluation(
+        self, env_steps: int, records: list[EpisodeRecord], policy: str = "", env_options: str = ""
+    ) -> int:
         """Store one round of deterministic episodes under the next eval id; returns that id.
 
         ``policy`` names the policy evaluated when it is not the algorithm's own acting policy (CTEDD
-        tests its global and distilled policies each round). Eval ids count up from 0 in the order
-        rounds are logged, whoever ran them.
+        tests its global and distilled policies each round). ``env_options`` is the JSON of all env
+        options of a final evaluation ('' for the run's own options): such a round is post-hoc, kept
+        out of the training schedule and TensorBoard's evaluation curve. Eval ids count up from 0 in
+        the order rounds are logged, whoever ran them.
         """
         eval_id = self.eval_count
         rows: list[dict[str, Any]] = []
@@ -163,11 +173,39 @@ class RunRecorder:
             rows += episode_rows(
                 record, run_id=self.run_id, eval_id=eval_id, step=int(env_steps), episode=i, policy=policy
             )
+        if env_options:
+            rows = [row | {"env_options": env_options} for row in rows]
         self.eval_count += 1
         self.eval_writer.add(rows)
         self.eval_writer.flush()
-        self.diagnostics.evaluation(rows)
+        if not env_options:
+            self.diagnostics.evaluation(rows)
         return eval_id
+
+    def final_evaluations(self) -> int:
+        """The spec's final evaluations (``final_evals``): one deterministic round per option set, at
+        the current step, stored with that set's env options; returns how many rounds it made.
+
+        A resumed run (stopped during them) skips the sets it already recorded at this step: each
+        round is written whole, and a redone one would repeat it exactly (post-hoc seeds).
+        """
+        sets = self.spec.resolved.get("final_evals") or []
+        episodes = self.spec.final_episodes()
+        if not sets or episodes <= 0:
+            return 0
+        kept = self.ledger.evals([self.run_id])
+        if len(kept):
+            kept = kept[(kept["policy"] == "") & (kept["env_options"] != "") & (kept["step"] == self.steps)]
+        done = set(kept["env_options"]) if len(kept) else set()
+        made = 0
+        for options in sets:
+            text = json.dumps(options, sort_keys=True)
+            if text in done:
+                continue
+            records = posthoc_records(self.algo, self.env_ctx, self.spec.seed, options, episodes)
+            self.log_evaluation(self.steps, records, env_options=text)
+            made += 1
+        return made
 
     def checkpoint(self) -> str:
         """Save the algorithm to ``checkpoints/<run_id>/latest`` (replacing the previous one whole).

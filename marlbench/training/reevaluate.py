@@ -12,7 +12,9 @@ import numpy as np
 
 from marlbench.config import RunSpec
 from marlbench.envs.array import EpisodeRecord
+from marlbench.envs.spaces import space_change
 from marlbench.errors import ConfigError, LedgerError
+from marlbench.training.evaluation import posthoc_records
 
 
 @dataclass
@@ -79,19 +81,15 @@ def evaluate_run(
     ``env_overrides`` changes env options for this evaluation only (e.g. ``traffic=high``); they are
     stored in the rows' ``env_options`` column. Returns the per-agent (and team) results.
     """
-    from marlbench.training.evaluation import episode_rows, evaluate, evaluation_env, max_episode_steps
+    from marlbench.training.evaluation import episode_rows
 
     check_eval_shapes(ledger, run_id, env_overrides)
     loaded = load_run(ledger, run_id)
     row, spec, algo, env_ctx = loaded.row, loaded.spec, loaded.algo, loaded.resolved.env
     eval_options = env_ctx.spec.resolve_options({**spec.resolved["env_options"], **(env_overrides or {})})
-    env_ctx.options = eval_options
-    env = evaluation_env(algo, env_ctx, 2_000_003 + spec.seed)
     try:
-        max_steps = max_episode_steps(env_ctx.spec, eval_options)
-        records = evaluate(algo, env, episodes, 20_000 * (spec.seed + 1), max_steps)
+        records = posthoc_records(algo, env_ctx, spec.seed, eval_options, episodes)
     finally:
-        env.close()
         loaded.close()
     previous = ledger.evals([row["run_id"]])
     eval_id = int(previous["eval_id"].max()) + 1 if len(previous) else 0
@@ -129,53 +127,17 @@ def check_eval_shapes(ledger: Any, run_id: str, env_overrides: Mapping[str, str]
     options = env_ctx.spec.resolve_options({**spec.resolved["env_options"], **env_overrides})
     if options == env_ctx.options:
         return
-    trained, asked = _space_signature(env_ctx.spec, env_ctx.options), _space_signature(env_ctx.spec, options)
-    if trained == asked:
+    change = space_change(env_ctx.spec, env_ctx.options, options)
+    if change is None:
         return
     changed = {k: v for k, v in options.items() if env_ctx.options.get(k) != v}
     pairs = " ".join(f"--env-opt {k}={v}" for k, v in changed.items())
-    what = "agents" if set(trained) != set(asked) else "observation or action shapes"
     raise ConfigError(
-        f"{pairs} changes the {what} that run '{row['run_id']}' was trained on "
-        f"({_describe(trained)} -> {_describe(asked)}); its policy cannot act there",
+        f"{pairs} changes the {change} that run '{row['run_id']}' was trained on; "
+        "its policy cannot act there",
         "evaluate with options that keep the agents and spaces (e.g. traffic or episode length), "
         "or train a run with those options",
     )
-
-
-def _space_signature(env_spec: Any, options: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
-    """Agent -> (observation space kind and shape, action space kind and shape) of one fresh env."""
-    env = env_spec.make(seed=0, **options)
-    try:
-        return {
-            agent: (_space_shape(env.observation_space(agent)), _space_shape(env.action_space(agent)))
-            for agent in env.possible_agents
-        }
-    finally:
-        close = getattr(env, "close", None)
-        if callable(close):
-            close()
-
-
-def _space_shape(space: Any) -> tuple[Any, ...]:
-    """What a policy's input or output layer depends on: the space's kind, shape and sizes."""
-    extra = getattr(space, "n", None)
-    nvec = getattr(space, "nvec", None)
-    return (
-        type(space).__name__,
-        tuple(space.shape or ()),
-        None if extra is None else int(extra),
-        None if nvec is None else tuple(np.asarray(nvec).tolist()),
-    )
-
-
-def _describe(signature: Mapping[str, tuple[Any, ...]]) -> str:
-    """'3 agents, observations (18,), actions Discrete(5)' for the first agent."""
-    if not signature:
-        return "no agents"
-    obs, act = next(iter(signature.values()))
-    action = f"{act[0]}({act[2]})" if act[2] is not None else f"{act[0]}{act[1]}"
-    return f"{len(signature)} agents, observations {obs[1]}, actions {action}"
 
 
 @dataclass(frozen=True)

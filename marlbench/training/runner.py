@@ -173,6 +173,8 @@ def _train(
         if spec.eval_episodes > 0 and recorder.last_eval_step != recorder.steps:
             recorder.evaluate()  # the final evaluation, unless tick() just made it at this step
         recorder.checkpoint()
+        # after the checkpoint: a run stopped during them resumes at the budget and makes the rest
+        recorder.final_evaluations()
         recorder.close()
         status = "finished"
     except KeyboardInterrupt:

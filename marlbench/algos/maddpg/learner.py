@@ -23,8 +23,8 @@ from marlbench.algos.maddpg.config import MADDPGConfig
 from marlbench.algos.maddpg.losses import critic_targets, regularised_actor_loss, weighted_critic_loss
 from marlbench.algos.maddpg.policy import Policy, gumbel_action
 from marlbench.errors import ConfigError, Diverged
-from marlbench.nets import clip_grad_norm_per_member_, make_member_mlp, soft_update_
-from marlbench.replay import ReplayBuffer, make_replay
+from marlbench.nets import clip_grad_norm_per_member_, make_member_net, soft_update_
+from marlbench.replay import ReplayBuffer, check_replay_memory, make_replay
 
 
 @dataclass
@@ -65,27 +65,34 @@ class MADDPG:
 
         self.rng = np.random.default_rng(seed)
         self.torch_rng = torch.Generator().manual_seed(seed)
-        self.actor = Policy(n, d, act_dim, cfg, self.torch_rng)
+        self.image = env.image_layout
+        self.actor = Policy(n, d, act_dim, cfg, self.torch_rng, self.image)
         critic_in = (state_dim if cfg.use_state else n * d) + n * act_dim
         hidden = (cfg.hidden_size,) * cfg.hidden_layers
-        self.critic = make_member_mlp(
-            n, critic_in, hidden, 1, cfg.activation, cfg.batched_networks, self.torch_rng
+        critic_image = None if (self.image is None or cfg.use_state) else self.image.repeated(d, n)
+        self.critic = make_member_net(
+            n, critic_in, hidden, 1, cfg.activation, cfg.batched_networks, self.torch_rng, critic_image
         )
         self.target_actor = copy.deepcopy(self.actor).requires_grad_(False)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
 
+        # Image observations are stored as float16 (the bird's-eye view's gray levels are exact in
+        # it, the vector groups keep 3 significant digits): half the memory of a replay that holds
+        # 2 x 4 x 12,411 values per transition. Sampled batches are cast back to float32.
+        obs_dtype = np.float16 if self.image is not None else np.float32
         fields: dict[str, tuple[tuple[int, ...], Any]] = {
-            "obs": ((n, d), np.float32),
+            "obs": ((n, d), obs_dtype),
             "actions": ((n, act_dim), np.float32),
             "rewards": ((n,), np.float32),
-            "next_obs": ((n, d), np.float32),
+            "next_obs": ((n, d), obs_dtype),
             "terminated": ((n,), np.float32),
             "alive": ((n,), np.float32),
         }
         if cfg.use_state:
             fields |= {"state": ((state_dim,), np.float32), "next_state": ((state_dim,), np.float32)}
+        check_replay_memory(cfg.buffer_size, fields, "MADDPG")
         self.replay: ReplayBuffer = make_replay(
             cfg.per_mode if cfg.per else "uniform",
             cfg.buffer_size,
@@ -202,7 +209,7 @@ class MADDPG:
         if self.replay.channels is None:  # one shared mini-batch: add the channel axis K = 1
             batch_np = {key: v[None] for key, v in batch_np.items()}
             weights_np = weights_np[None]
-        batch = {key: torch.from_numpy(v) for key, v in batch_np.items()}
+        batch = {key: torch.from_numpy(v).float() for key, v in batch_np.items()}  # float16 obs: cast
         k = batch["obs"].shape[0]
         n = self.dims.n_agents
         reward, terminated, alive = (self._own(batch[key]) for key in ("rewards", "terminated", "alive"))
@@ -338,7 +345,10 @@ class MADDPG:
     def _shape_signature(self) -> dict[str, Any]:
         """What fixes the saved tensors' shapes: env dimensions and the network hyperparameters."""
         keys = ("hidden_size", "hidden_layers", "comm_dim", "comm_hidden", "use_state", "batched_networks")
-        return dataclasses.asdict(self.dims) | {k: getattr(self.config, k) for k in keys}
+        found = dataclasses.asdict(self.dims) | {k: getattr(self.config, k) for k in keys}
+        if self.image is not None:  # absent without images: earlier checkpoints still load
+            found["image"] = [list(self.image.shape), list(self.image.starts)]
+        return found
 
     def save(self, directory: Path) -> None:
         """Networks, targets, optimizers, counters and RNG states to ``maddpg.pt`` (replay optional)."""

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from marlbench.algos.maddpg.config import MADDPGConfig
-from marlbench.nets import make_member_mlp, numpy_forward
+from marlbench.errors import ConfigError
+from marlbench.nets import ImageLayout, make_member_mlp, make_member_net, numpy_forward
 
 
 def _gumbel(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -42,6 +43,9 @@ class Policy(nn.Module):
     Without messages each agent's output depends on its own rows only. With messages (``comm_dim``
     > 0) row ``m`` of every agent must belong to the same joint sample, because agent ``i`` reads the
     messages the others computed from their observations in that row.
+
+    ``layout``: where each agent's observation carries an image stack; the body then has an image
+    branch (:class:`~marlbench.nets.BatchedImageMLP`: a small CNN per agent before the MLP).
     """
 
     def __init__(
@@ -51,13 +55,19 @@ class Policy(nn.Module):
         act_dim: int,
         config: MADDPGConfig,
         generator: torch.Generator,
+        layout: ImageLayout | None = None,
     ) -> None:
         super().__init__()
         self.n_agents, self.comm_dim = n_agents, config.comm_dim
         batched, act = config.batched_networks, config.activation
+        if layout is not None and config.comm_dim:
+            raise ConfigError(
+                "message channels (comm_dim > 0) have no image branch",
+                "use --set comm_dim=0, or --env-opt bev=false for vector observations",
+            )
         if config.comm_dim == 0:
             hidden = (config.hidden_size,) * config.hidden_layers
-            self.body = make_member_mlp(n_agents, obs_dim, hidden, act_dim, act, batched, generator)
+            self.body = make_member_net(n_agents, obs_dim, hidden, act_dim, act, batched, generator, layout)
             self.speaker = self.listener = None
         else:
             self.body = None

@@ -72,13 +72,18 @@ class ModelSetup:
     recurrent: bool
 
 
-def model_setup(name: str, config: Any, observation_space: Any, action_space: Any) -> ModelSetup:
+def model_setup(
+    name: str, config: Any, observation_space: Any, action_space: Any, image_layout: Any = None
+) -> ModelSetup:
     """Choose the model class and policy for ``config.policy`` (see the module docstring).
 
     ``auto`` keeps SB3's standard policies (NatureCNN ``CnnPolicy`` on large images); a
     ``temperature`` swaps in the same network with :class:`TemperatureActorCriticPolicy`.
     ``cnn`` is paper 002's Model 2 (actor-critic policy, or Q-network features for dqn/qrdqn);
     ``cnn-lstm`` is Model 3 in RecurrentPPO (ppo, recurrent-ppo) or RecurrentA2C (a2c).
+    ``image_layout`` (an :class:`~marlbench.nets.ImageLayout`: flat observations that carry an
+    image stack) gives ``auto`` the image branch of
+    :class:`~marlbench.algos.sb3.image_features.VectorImageExtractor` before the MLP.
     """
     from gymnasium import spaces
     from sb3_contrib import RecurrentPPO
@@ -108,6 +113,14 @@ def model_setup(name: str, config: Any, observation_space: Any, action_space: An
             policy = "CnnLstmPolicy" if image else "MlpLstmPolicy"
         else:
             policy = "CnnPolicy" if image else "MlpPolicy"
+        if image_layout is not None and not image:
+            from marlbench.algos.sb3.image_features import VectorImageExtractor
+
+            policy_kwargs["features_extractor_class"] = VectorImageExtractor
+            policy_kwargs["features_extractor_kwargs"] = {
+                "image_shape": tuple(image_layout.shape),
+                "image_start": int(image_layout.starts[0]),
+            }
     else:
         if not image:
             raise ConfigError(
@@ -197,7 +210,9 @@ class SB3Shared:
         self.vec_env.seed(seed)
         self.agents = agents
         self.n_agents = len(agents)
-        setup = model_setup(name, config, self.vec_env.observation_space, self.vec_env.action_space)
+        setup = model_setup(
+            name, config, self.vec_env.observation_space, self.vec_env.action_space, env.image_layout
+        )
         self.recurrent = setup.recurrent
         self._model_cls = setup.model_cls
         self.temperature = self._temperature_schedule()

@@ -39,6 +39,15 @@ def make(seed: int | None = None, **options: Any) -> Any:
     return SmartsIntersectionEnv(seed=seed, **options)
 
 
+def _image_layout(options: Mapping[str, Any]) -> tuple[int, tuple[int, int, int]] | None:
+    """With ``bev``: the three 64x64 images follow the three vector frames (see ``.features``)."""
+    if not options.get("bev"):
+        return None
+    from marlbench.envs.smarts_intersection import features as F
+
+    return F.STACK * F.FRAME_SIZE, (F.STACK, F.BEV_PIXELS, F.BEV_PIXELS)
+
+
 def _action_kind(options: Mapping[str, Any]) -> str:
     return "continuous" if options.get("action") == "continuous" else "discrete"
 
@@ -57,7 +66,10 @@ register(
             "traffic": "background SUMO traffic: low (300 veh/h per arm) or high (900 veh/h per arm)",
             "action": "discrete: Discrete(4) keep lane / slow down / lane left / lane right; "
             "continuous: throttle, brake, steering",
-            "bev": "append a 64x64 bird's-eye grayscale image per frame (3 x 4096 floats after the vector)",
+            "bev": "paper 000's 7th group, on in its presets: a bird's-eye gray-scale image per frame, "
+            "64 x 64 px of 0.75 m around the ego facing up (off-road 0, road 0.25, ego 0.625, other "
+            "vehicles 1), 3 x 4096 floats after the vector; MADDPG and PPO encode it with a small CNN "
+            "(Conv 8x8/4, Conv 4x4/2, 64 features) before their 64x64 MLP",
             "max_steps": "steps of 0.1 s before the remaining agents are truncated",
             "cruise_speed": "target speed (m/s) of the discrete keep-lane and lane-change actions",
             "slow_speed": "target speed (m/s) of the discrete slow-down action (0: brake to a stop)",
@@ -76,5 +88,6 @@ register(
         metrics=("collided", "reached_goal", "off_road", "off_route", "distance_travelled"),
         paper="000 (SMARTS 4-lane intersection, 4 agents)",
         family="smarts",
+        image_layout=_image_layout,
     )
 )

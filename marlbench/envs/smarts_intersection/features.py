@@ -66,8 +66,9 @@ SLICE_NEIGHBOURS = slice(EGO_FEATURES, FRAME_SIZE)
 BEV_PIXELS = 64
 BEV_RESOLUTION = 0.75
 """Metres per pixel: the image covers 48 m x 48 m around the ego."""
-BEV_ROAD = 0.3
-BEV_EGO = 0.6
+BEV_ROAD = 0.25
+BEV_EGO = 0.625
+"""Gray levels (off-road 0, other vehicles 1): dyadic, so exact in the float16 a replay stores."""
 
 
 def wrap_angle(angle: float) -> float:
