@@ -216,11 +216,17 @@ def numpy_forward(net: MemberNet, x: np.ndarray) -> np.ndarray:
     several times the arithmetic. The weights are copied once per change of the parameters
     (detected through their version counters, which every in-place update bumps).
     """
-    own = getattr(net, "numpy_forward", None)
-    if own is not None:  # a network with convolutions (nets.image) runs them in torch
-        return own(x)
-    params = list(net.parameters())
-    key = tuple((id(p), p._version) for p in params)
+    if hasattr(type(net), "numpy_forward"):  # convolutions (nets.image) run in torch
+        return net.numpy_forward(x)  # type: ignore[union-attr]
+    # The parameter list is walked once per network (module traversal costs more than the matmuls
+    # of a small MLP); only its version counters are read on every call. Learners change weights in
+    # place (optimizer steps, soft updates, ``load_state_dict``), which bumps the versions; a
+    # ``deepcopy`` of the network copies this list along with the parameters it names.
+    watched = net.__dict__.get("_numpy_params")
+    if watched is None:
+        watched = list(net.parameters())
+        net.__dict__["_numpy_params"] = watched
+    key = tuple([p._version for p in watched])
     cache = net.__dict__.get("_numpy_cache")
     if cache is None or cache[0] != key:
         cache = (key, net.numpy_params())

@@ -109,6 +109,7 @@ class MADDPG:
         self._obs: np.ndarray | None = None
         self._state: np.ndarray | None = None
         self._eye = torch.eye(n).view(n, 1, n, 1)
+        self._one_hot = np.eye(act_dim, dtype=np.float32)
         self._diag = torch.arange(n)
 
     # --- acting ----------------------------------------------------------------------------------
@@ -123,11 +124,15 @@ class MADDPG:
         pre = self.actor.numpy_forward(obs.transpose(1, 0, 2)).transpose(1, 0, 2)  # [E, N, A]
         if self.dims.discrete:
             logits = pre
-            if explore:
-                logits = logits - np.log(-np.log(self.rng.random(logits.shape).clip(1e-10, 1.0 - 1e-7)))
+            if explore:  # Gumbel-max sampling: argmax(logits + g), g = -log(-log(u))
+                u = self.rng.random(logits.shape)
+                np.clip(u, 1e-10, 1.0 - 1e-7, out=u)
+                np.log(u, out=u)
+                np.negative(u, out=u)
+                np.log(u, out=u)
+                logits = logits - u
             choice = logits.argmax(-1)
-            one_hot = np.eye(self.dims.act_dim, dtype=np.float32)[choice]
-            return choice, one_hot
+            return choice, self._one_hot[choice]
         assert self._low is not None and self._high is not None
         low, high = self._low.numpy(), self._high.numpy()
         action = (low + (np.tanh(pre) + 1.0) * 0.5 * (high - low)).astype(np.float32)

@@ -82,6 +82,7 @@ class Policy(nn.Module):
             self.register_buffer(
                 "others", torch.tensor(others, dtype=torch.long).reshape(n_agents, n_agents - 1)
             )
+            self._others_np = self.others.numpy().copy()  # acting indexes with it every step
 
     @property
     def independent(self) -> bool:
@@ -102,7 +103,7 @@ class Policy(nn.Module):
             return numpy_forward(self.body, obs)
         assert self.speaker is not None and self.listener is not None
         n, m = obs.shape[0], obs.shape[1]
-        received = self.numpy_messages(obs)[self.others.numpy()]
+        received = self.numpy_messages(obs)[self._others_np]
         received = received.transpose(0, 2, 1, 3).reshape(n, m, -1)
         return numpy_forward(self.listener, np.concatenate([obs, received], axis=-1))
 
