@@ -217,29 +217,25 @@ def test_a_killed_learner_fails_the_run_with_its_error_in_bounded_time(
 
 
 @pytest.mark.slow
-def test_distributed_maddpg_beats_a_random_policy(ray_session) -> None:
-    """The matching game of ``match_env`` (2 agents, 3 actions, 5 steps): random earns 1.7 per agent
-    and episode, perfect play 5; 1,200 env steps, learning from step 200, one update per 5 steps
-    (about 200 updates in all, paced); required margin 1.5. Single-process MADDPG plays perfectly
-    after 100 updates; the asynchronous learners' stale gradients scored 3.3 after 100.
-
-    On mpe-spread the single-process learning test needs 15k steps and ~1,400 updates; on this
-    shared 2-core machine the distributed learners made ~150 updates in 60 s there (-27 vs random
-    -21 after 8k steps), so the learning check runs on the cheapest env that shows learning.
+def test_distributed_maddpg_beats_a_random_policy_on_mpe_spread(ray_session) -> None:
+    """mpe-spread with 2 agents and 2 landmarks (25-step episodes, mpe2's dynamics): 1 collector + 2
+    asynchronous learners, 8,000 env steps, learning from 1,000 stored transitions, one update per
+    5 env steps per learner (paced), batch 256, lr 1e-3, 64x64. Measured here: ~1,370 updates in
+    45 s, random -19.8 and distributed MADDPG -13.7 per agent and episode. Required margin: 3
+    (the learners' interleaving varies from run to run; the collector's seed is fixed).
     """
-
-    spec = get_spec("match_env:make")
-    ctx = EnvContext(spec, spec.resolve_options({}), seed=0)
+    spec = get_spec("mpe-spread")
+    ctx = EnvContext(spec, spec.resolve_options({"n_agents": 2}), seed=0)
     config = DistributedMADDPGConfig(
-        batch_size=64, learn_every=5, learning_starts=200, actor_lr=1e-2, critic_lr=1e-2, hidden_size=32
+        batch_size=256, learn_every=5, learning_starts=1_000, actor_lr=1e-3, critic_lr=1e-3, hidden_size=64
     )
     algo = DistributedMADDPG(ctx, config, seed=0)
-    algo.learn(1_200, FakeRecorder())
+    algo.learn(8_000, FakeRecorder())
     sampler_env = ctx.make(seed=0)
     random_return = mean_return(lambda obs: {a: sampler_env.action_space(a).sample() for a in obs}, ctx)
     learned_return = mean_return(algo.act, ctx)
-    assert sum(algo.report["learner_updates"]) >= 150
-    assert learned_return > random_return + 1.5, (learned_return, random_return)
+    assert min(algo.report["learner_updates"]) >= 300  # both learners took part
+    assert learned_return > random_return + 3.0, (learned_return, random_return)
 
 
 @pytest.mark.slow
