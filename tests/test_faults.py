@@ -296,3 +296,31 @@ def test_a_zombie_process_counts_as_ended() -> None:
         assert _pid_alive(os.getpid())
     finally:
         child.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="uses /proc and ps")
+def test_sigint_to_the_parent_of_jobs_2_alone_interrupts_both_runs(ledger_dir, fault_line) -> None:
+    """``kill -INT PARENT`` (not the group, as a terminal's Ctrl-C would): the parent forwards it,
+    both workers checkpoint and mark their runs ``interrupted``, and none is left running."""
+    code = PARENT.format(tests=str(Path(__file__).parent), ledger=str(ledger_dir))
+    parent = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((ledger_dir / "runs").glob("*.parquet"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = children_of(parent.pid)
+        assert len(workers) >= 2
+        time.sleep(1.0)  # both runs past their start
+        parent.send_signal(signal.SIGINT)
+        parent.wait(timeout=60)
+        assert [p for p in workers if alive(p)] == []
+        statuses = Ledger(ledger_dir).runs()["status"].tolist()
+        assert statuses == ["interrupted", "interrupted"], statuses
+        fault_line("SIGINT to the --jobs 2 parent alone", f"runs {statuses}, 0/{len(workers)} left")
+    finally:
+        parent.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

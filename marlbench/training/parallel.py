@@ -71,12 +71,17 @@ def _init_worker(events: Any, parent_pid: int) -> None:
             pr_set_pdeathsig = 1
             ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT, 0, 0, 0)
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM to the group: as Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)  # once: the parent forwards a Ctrl-C it alone received
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os.kill(os.getpid(), signal.SIGINT)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watchdog").start()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C for the runner, once: later SIGINT/SIGTERM are ignored, so the copy the parent forwards
+    (or a second signal to the group) cannot break the run's checkpoint and ``interrupted`` row."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -161,7 +166,12 @@ def run_many(
                 except queue_mod.Empty:
                     break
         except KeyboardInterrupt:
-            # children received the same SIGINT and mark their runs interrupted
+            # A terminal's Ctrl-C reaches the whole process group; a SIGINT sent to this process
+            # alone (kill -INT, a supervisor) is forwarded. Workers act on the first one only and
+            # mark their runs interrupted.
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGINT)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         return [f.result() for f in futures]
