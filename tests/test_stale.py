@@ -74,12 +74,15 @@ def test_runs_of_an_earlier_preset_version_are_left_out(
     assert stale == 1 and list(kept["tags"].str.contains("tier:smoke")) == [False]
     table = api.compare(ledger, preset="staletest", references=False)
     assert list(table.rows["seeds"]) == [1] and "1 run(s) of an earlier version" in table.stale_note
+    assert stale.tiers == ("smoke",)
+    assert table.stale_note.endswith("rerun with: marlbench preset run staletest --tier smoke")
     # the variant's env option changes: both are stale
     _write(folder, cycles=12, steps=50)
     kept, stale = drop_stale(runs, "staletest")
     assert stale == 2 and kept.empty
     (verdict,) = api.verdicts(ledger, "staletest").verdicts
     assert any("2 run(s) of an earlier version of preset staletest" in n for n in verdict.notes)
+    assert stale.tiers == ("smoke",)  # the untagged run has no tier
     with pytest.raises(LedgerError, match="earlier version of the preset"):
         api.compare(ledger, preset="staletest")
     # runs without the preset are never stale

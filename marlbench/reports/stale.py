@@ -41,24 +41,40 @@ def stale_mask(runs: pd.DataFrame, preset_name: str) -> pd.Series:
     return pd.Series(out, index=runs.index)
 
 
-def drop_stale(runs: pd.DataFrame, preset_name: str | None) -> tuple[pd.DataFrame, int]:
+class StaleCount(int):
+    """How many runs were left out as stale; ``tiers``: the budget tiers they had run at."""
+
+    tiers: tuple[str, ...]
+
+    def __new__(cls, count: int, tiers: tuple[str, ...] = ()) -> StaleCount:
+        made = super().__new__(cls, count)
+        made.tiers = tiers
+        return made
+
+
+def drop_stale(runs: pd.DataFrame, preset_name: str | None) -> tuple[pd.DataFrame, StaleCount]:
     """``runs`` without the stale runs of ``preset_name`` (its own and the twins it adopted), and
-    how many were left out. Runs of other presets stay."""
+    how many were left out (with their tiers). Runs of other presets stay."""
     from marlbench.reports.data import adopt_aliases
 
     if not preset_name or runs.empty:
-        return runs, 0
+        return runs, StaleCount(0)
     aliased = adopt_aliases(runs, preset_name)
     mask = stale_mask(aliased, preset_name)
     stale = set(aliased.loc[mask, "run_id"])
-    return runs[~runs["run_id"].isin(stale)], len(stale)
+    tags = aliased.loc[mask, "tags"] if "tags" in aliased else pd.Series([], dtype=object)
+    tiers = tuple(sorted({t for t in map(_tier_of, tags) if t}))
+    return runs[~runs["run_id"].isin(stale)], StaleCount(len(stale), tiers)
 
 
 def stale_note(count: int, preset_name: str) -> str:
-    """The line that says runs were left out, and why."""
+    """The line that says runs were left out, and why, with the command that reruns them (at the
+    tiers they had run at, when ``count`` is a :class:`StaleCount` that knows them)."""
+    tiers = getattr(count, "tiers", ())
+    rerun = " or ".join(f"marlbench preset run {preset_name} --tier {t}" for t in tiers)
     return (
         f"{count} run(s) of an earlier version of preset {preset_name} left out (their settings differ "
-        f"from the preset's now); rerun with: marlbench preset run {preset_name} --tier TIER"
+        f"from the preset's now); rerun with: {rerun or f'marlbench preset run {preset_name}'}"
     )
 
 
