@@ -26,7 +26,8 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Rate:
-    """``steps_per_s`` of ``algo`` on any of ``envs`` when the run's hyperparameters include ``when``."""
+    """``steps_per_s`` of ``algo`` on any of ``envs`` when the run's hyperparameters (or env options)
+    include ``when``."""
 
     algo: str
     envs: tuple[str, ...]
@@ -71,6 +72,14 @@ RATES: tuple[Rate, ...] = (
     Rate("ppo", ATARI, 52.5, measured="20,480 steps in 390 s, RL Zoo settings (n_envs 8)"),
     Rate("dqn", ATARI, 10.6, measured="3,837 steps in 362 s (stopped at 400 s), learning_starts 1000"),
     Rate("qrdqn", ATARI, 10.6, measured="taken as dqn's (not measured)"),
+    Rate(
+        "maddpg",
+        SMARTS,
+        4.7,
+        {"bev": True},
+        "estimated: the vector-only 5.9/s plus one image-critic update per 100 steps (4.2 s at batch "
+        "1024, benchmarks/image_bench.py)",
+    ),
     Rate(
         "maddpg",
         SMARTS,
@@ -123,7 +132,8 @@ def projected_seconds(specs: Sequence[Any], runs: pd.DataFrame | None = None) ->
     for spec in specs:
         rate = known.get((spec.preset, spec.variant)) or known.get((spec.algo, spec.env))
         if not rate:
-            rate = table_rate(spec.algo, spec.env, spec.hyperparams)
+            # ``when`` may name env options too (the SMARTS image)
+            rate = table_rate(spec.algo, spec.env, {**spec.env_options, **spec.hyperparams})
         if not math.isfinite(rate):
             unknown.append(f"{spec.algo} on {spec.env}")
             continue
