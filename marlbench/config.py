@@ -53,13 +53,20 @@ class RunSpec:
         """What makes two runs the same experiment (not tags, preset names or the device).
 
         The final evaluations count only when there are some: a spec without them keeps the hash
-        it had before they existed."""
+        it had before they existed. Execution-only env options (``workers``) are left out."""
+        from marlbench.envs.subproc import EXECUTION_OPTIONS
+
         out = {
             "algo": self.algo,
             "env": self.env,
             "seed": self.seed,
             "steps": self.steps,
-            "env_options": self.resolved.get("env_options", self.env_options),
+            # how many worker processes step the env copies changes no result: not part of it
+            "env_options": {
+                k: v
+                for k, v in self.resolved.get("env_options", self.env_options).items()
+                if k not in EXECUTION_OPTIONS
+            },
             "hyperparams": self.resolved.get("hyperparams", self.hyperparams),
             "eval_every": self.eval_every_steps(),
             "eval_episodes": self.eval_episodes,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -234,13 +235,42 @@ def make_array_env(
     """The native batched env of ``spec`` if it has one, else the loop adapter.
 
     ``with_state=False`` lets the loop adapter skip collecting ``state()`` on every step (a native
-    batched env has its state at hand and ignores the flag).
+    batched env has its state at hand and ignores the flag). An env with the ``workers`` option
+    (smarts-intersection) steps its copies in worker processes when it resolves to more than one
+    (:mod:`marlbench.envs.subproc`: same arrays as the loop adapter here).
     """
+    from marlbench.envs.subproc import without_execution_options, workers_for
+
+    workers = workers_for(spec, options, num_envs)
+    options = without_execution_options(spec, options)
+    if workers > 1 and spec.make_array is None:
+        return subprocess_array_env(
+            partial(_make_copy, spec.make, options), num_envs, seed, workers, with_state
+        )
     if spec.make_array is not None:
         env = spec.make_array(num_envs=num_envs, seed=seed, **options)
         if isinstance(env, ParallelArrayEnv):  # a family's make_array may hand back the loop adapter
             env.with_state = with_state
         return env
     return ParallelArrayEnv(
-        lambda s: spec.make(seed=s, **options), num_envs=num_envs, seed=seed, with_state=with_state
+        partial(_make_copy, spec.make, options), num_envs=num_envs, seed=seed, with_state=with_state
     )
+
+
+def _make_copy(make: Callable[..., Any], options: dict[str, Any], seed: int) -> Any:
+    """Copy ``seed`` of an env: ``make(seed=seed, **options)`` (worker processes unpickle it)."""
+    return make(seed=seed, **options)
+
+
+def subprocess_array_env(
+    make: Callable[[int], Any], num_envs: int, seed: int, workers: int, with_state: bool = True
+) -> ArrayEnv:
+    """:class:`ParallelArrayEnv`'s copies of ``make(seed)`` over ``workers`` processes (same arrays)."""
+    from marlbench.envs.subproc import SubprocArrayEnv
+
+    return SubprocArrayEnv(partial(_loop_share, make, with_state), num_envs, seed, workers)
+
+
+def _loop_share(make: Callable[[int], Any], with_state: bool, count: int, seed: int) -> ParallelArrayEnv:
+    """One worker's block of copies (a module-level function: worker processes unpickle it)."""
+    return ParallelArrayEnv(make, num_envs=count, seed=seed, with_state=with_state)

@@ -11,7 +11,8 @@ The chain, written out (as CleanRL does) so it is easy to audit::
                                    it tests ``(terminations & truncations).all()`` instead of ``|``,
                                    adding a spurious all-zero transition to each episode)
       -> pettingzoo_env_to_vec_env_v1   (each agent becomes one slot of a vector env)
-      -> concat_vec_envs_v1(n_envs, base_class="gymnasium")   (n_envs copies side by side)
+      -> concat_vec_envs_v1(n_envs, base_class="gymnasium")   (n_envs copies side by side; with
+                                   the ``workers`` env option, in worker processes: .subproc)
       -> agent_tracking_vec_env   (SB3 VecEnv face; per-agent episode returns)
 
 Slot ``k`` of the result is agent ``possible_agents[k % N]`` of copy ``k // N``.
@@ -92,9 +93,11 @@ def shared_policy_env(env: Any) -> Any:
     return pad_agent_death(env)
 
 
-def concat_vec_env(make: Any, n_envs: int, seed: int) -> tuple[Any, list[str]]:
+def concat_vec_env(make: Any, n_envs: int, seed: int, workers: int = 1) -> tuple[Any, list[str]]:
     """``n_envs`` copies of ``make(seed)`` as one SuperSuit vector env with a slot per agent per copy.
 
+    ``workers > 1`` steps the copies in that many processes
+    (:class:`marlbench.envs.subproc.SubprocConcatVecEnv`: the same copies, seeds and arrays).
     Returns the vector env and the agent names in slot order (for one copy).
     """
     import supersuit as ss
@@ -102,6 +105,10 @@ def concat_vec_env(make: Any, n_envs: int, seed: int) -> tuple[Any, list[str]]:
     env = shared_policy_env(make(seed))
     agents = list(env.possible_agents)
     vec = ss.pettingzoo_env_to_vec_env_v1(env)
+    if workers > 1 and n_envs > 1:
+        from marlbench.envs.subproc import SubprocConcatVecEnv
+
+        return SubprocConcatVecEnv(vec, n_envs, workers), agents
     vec = ss.concat_vec_envs_v1(vec, n_envs, num_cpus=0, base_class="gymnasium")
     return vec, agents
 

@@ -203,9 +203,11 @@ class SB3Shared:
             self.vec_env = game_score_vec_env(DummyVecEnv(games), AGENT)
             agents = [AGENT]
         else:
+            from marlbench.envs.subproc import workers_for
             from marlbench.envs.wrap import agent_tracking_vec_env, concat_vec_env
 
-            venv, agents = concat_vec_env(env.make, config.n_envs, seed)
+            workers = workers_for(env.spec, env.options, config.n_envs)
+            venv, agents = concat_vec_env(env.make, config.n_envs, seed, workers=workers)
             self.vec_env = agent_tracking_vec_env(venv, agents)
         self.vec_env.seed(seed)
         self.agents = agents

@@ -13,9 +13,11 @@ by the factory, so ``marlbench envs`` stays fast and lists the env even where SM
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from marlbench.envs.registry import EnvSpec, register
+from marlbench.errors import ConfigError
 
 DEFAULT_OPTIONS: dict[str, bool | int | float | str] = {
     "traffic": "low",
@@ -29,14 +31,40 @@ DEFAULT_OPTIONS: dict[str, bool | int | float | str] = {
     "collision_penalty": 10.0,
     "off_road_penalty": 10.0,
     "goal_bonus": 10.0,
+    "workers": 0,
 }
+MAX_WORKERS = 1024
 
 
-def make(seed: int | None = None, **options: Any) -> Any:
-    """A :class:`~marlbench.envs.smarts_intersection.env.SmartsIntersectionEnv` (builds the scenario once)."""
+def make(seed: int | None = None, workers: int = 0, **options: Any) -> Any:
+    """A :class:`~marlbench.envs.smarts_intersection.env.SmartsIntersectionEnv` (builds the scenario once).
+
+    ``workers`` says how copies are stepped (:mod:`marlbench.envs.subproc`), not what one copy is.
+    """
     from marlbench.envs.smarts_intersection.env import SmartsIntersectionEnv
 
     return SmartsIntersectionEnv(seed=seed, **options)
+
+
+@dataclass(frozen=True)
+class _SmartsSpec(EnvSpec):
+    """The registry entry, with ``workers`` checked and kept out of the resolved options at its default.
+
+    ``workers`` never changes results (:mod:`marlbench.envs.subproc`); left out at ``auto`` it keeps
+    the config hash of every run made before the option existed.
+    """
+
+    def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        resolved = super().resolve_options(given)
+        workers = resolved["workers"]
+        if not 0 <= workers <= MAX_WORKERS:
+            raise ConfigError(
+                f"--env-opt workers={workers} must lie between 0 and {MAX_WORKERS}",
+                "give 0 (auto: one per CPU core this run may use), 1 (in this process) or a count",
+            )
+        if workers == 0:
+            del resolved["workers"]
+        return resolved
 
 
 def _image_layout(options: Mapping[str, Any]) -> tuple[int, tuple[int, int, int]] | None:
@@ -53,7 +81,7 @@ def _action_kind(options: Mapping[str, Any]) -> str:
 
 
 register(
-    EnvSpec(
+    _SmartsSpec(
         name="smarts-intersection",
         make=make,
         description="SMARTS 4-arm, 2-lane intersection: 4 ego cars cross and turn among SUMO traffic",
@@ -79,6 +107,10 @@ register(
             "collision_penalty": "reward -= this on a collision",
             "off_road_penalty": "reward -= this on leaving the road or the route",
             "goal_bonus": "reward += this on reaching the goal",
+            "workers": "worker processes that step the env copies side by side (0: auto, one per CPU "
+            "core this run may use; 1: all in the training process); never more than the copies, so "
+            "it only matters with several: MADDPG --set num_envs=N, PPO --set n_envs=N (copies change "
+            "results, workers do not: same seed, same arrays, same config hash)",
         },
         option_choices={
             "traffic": ("low", "high"),
