@@ -309,7 +309,9 @@ def test_cli_imports_only_the_api_and_its_own_helpers() -> None:
     for name in sorted(commands | {"common"}):
         ours = {n for n in imports(folder / f"{name}.py") if not n.startswith("marlbench.cli.common.")}
         assert ours <= helpers, f"{name}.py imports {sorted(ours - helpers)}"
-    assert sorted(p.stem for p in folder.glob("*.py")) == sorted({"__init__", "app", "common", *commands})
+    assert imports(folder / "entry.py") == {"marlbench.cli.app"}  # the console script: exec, then the app
+    expected = {"__init__", "app", "common", "entry", *commands}
+    assert sorted(p.stem for p in folder.glob("*.py")) == sorted(expected)
 
 
 def test_runs_with_an_unknown_status_is_refused(ledger_dir) -> None:
