@@ -200,3 +200,28 @@ def test_the_command_for_missing_runs_names_a_tier_that_runs_them(tmp_path: Path
     )  # smoke lacks p
     night_less = load_preset(str(preset_at(tmp_path, TIERED.split("[tiers.night]")[0])))
     assert api.run_command(night_less, None, ["p"]) == "marlbench preset run tiered --tier paper"
+
+
+def test_preset_show_projects_the_runs_it_lists(tmp_path: Path) -> None:
+    """``preset show --scale S --seeds N`` prints the hours of exactly the runs it shows, from the
+    table's rates (an empty ledger here), and the SMARTS image's own rate (an env option) is used."""
+    import re
+
+    path = preset_at(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        ["preset", "show", str(path), "--scale", "0.1", "--seeds", "2", "--ledger", str(tmp_path / "l")],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    found = re.search(r"These (\d+) runs \(([\d,]+) env steps\): projected ([\d.]+) (h|min)", result.output)
+    assert found, result.output
+    specs = load_preset(str(path)).specs([0, 1], 0.1)
+    expected = projected_seconds(specs)[0]  # the random reference run counts as no time
+    assert projected_seconds([RunSpec("random", "mpe-spread", steps=25)]) == (0.0, [])
+    minutes = float(found.group(3)) * (60 if found.group(4) == "h" else 1)
+    assert minutes == pytest.approx(expected / 60, abs=1.0)
+    assert int(found.group(1)) == len(specs) + 1  # and the reference run
+    bev = RunSpec("maddpg", "smarts-intersection", steps=100, env_options={"bev": True})
+    plain = RunSpec("maddpg", "smarts-intersection", steps=100)
+    assert projected_seconds([bev])[0] > projected_seconds([plain])[0]

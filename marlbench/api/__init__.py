@@ -77,6 +77,7 @@ from marlbench.api.results import (
 from marlbench.api.verdicts import (
     VERDICT_FORMATS,
     all_verdicts,
+    projected_hours,
     render_verdicts,
     results_page,
     run_command,
@@ -138,6 +139,7 @@ __all__ = [
     "runs",
     "scale_lines",
     "table_formats",
+    "projected_hours",
     "tier_plans",
     "train",
     "train_many",

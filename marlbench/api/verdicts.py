@@ -50,6 +50,15 @@ def tier_plans(preset: Any, runs: Any = None) -> list[Any]:
     return plans
 
 
+def projected_hours(specs: Any, runs: Any = None) -> tuple[float, tuple[str, ...]]:
+    """Hours to train ``specs`` one after another at measured rates (the ledger's first), and the
+    (algo, env) pairs without a rate (hours NaN then)."""
+    from marlbench.reports.rates import projected_seconds
+
+    seconds, unknown = projected_seconds(list(specs), runs)
+    return (seconds / 3600 if not unknown else math.nan), tuple(unknown)
+
+
 def verdicts(ledger: Any, name: str, *, tier: str | None = None) -> Any:
     """Every claim of preset ``name`` judged on ``ledger``: a :class:`~marlbench.reports.claims_render.
     PresetVerdicts`. ``tier`` restricts the runs to that tier's; by default each claim uses the largest

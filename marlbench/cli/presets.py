@@ -158,6 +158,7 @@ def preset_show(
     out.print(table)
     done = sum(1 for r in rows if r.action == "skip")
     out.print(f"{done}/{len(rows)} runs done in {book.root}.", soft_wrap=True)
+    _print_projection(book, [r.spec for r in rows], [r.spec for r in rows if r.action != "skip"])
     if done < len(rows):
         flags = _run_flags(seeds, scale, tier, eval_episodes)
         out.print(f"Run the rest: marlbench preset run {name}{flags}")
@@ -265,6 +266,20 @@ def _hours(hours: float) -> str:
     if hours != hours:  # NaN: some (algo, env) was never measured
         return "rate unknown"
     return f"{hours:.1f} h" if hours >= 1 else f"{max(1, round(hours * 60))} min"
+
+
+def _print_projection(book: Any, chosen: list[Any], todo: list[Any]) -> None:
+    """What the runs shown are projected to take here, one at a time, and what is left of it."""
+    runs = book.runs() if book.root.is_dir() else None
+    hours, unknown = api.projected_hours(chosen, runs)
+    left, _ = api.projected_hours(todo, runs)
+    steps = sum(s.steps for s in chosen)
+    missing = f" (no rate: {', '.join(unknown)})" if unknown else ""
+    console().print(
+        f"These {len(chosen)} runs ({steps:,} env steps): projected {_hours(hours)}{missing} one at a time "
+        f"from measured rates, {_hours(left) if todo else 'nothing'} still to run.",
+        soft_wrap=True,
+    )
 
 
 def _print_tiers(preset: Any, book: Any) -> None:

@@ -130,6 +130,8 @@ def projected_seconds(specs: Sequence[Any], runs: pd.DataFrame | None = None) ->
     known = ledger_rates(runs) if runs is not None else {}
     total, unknown = 0.0, []
     for spec in specs:
+        if spec.algo == "random":  # a reference run: a few evaluation episodes, no training
+            continue
         rate = known.get((spec.preset, spec.variant)) or known.get((spec.algo, spec.env))
         if not rate:
             # ``when`` may name env options too (the SMARTS image)
