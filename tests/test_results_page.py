@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from marlbench.cli import app
 from marlbench.ledger import Ledger
+from marlbench.presets import ALIAS_PREFIX
 
 AGENTS = [f"pursuer_{i}" for i in range(8)]
 
@@ -101,6 +102,18 @@ def test_figures_show_one_tier_the_largest(tmp_path: Path) -> None:
             steps=1_500, tags="tier:smoke", algo=variant,
         )  # fmt: skip
     assert _largest_tier(ledger, "lbs-pursuit") == "night"
+    # another preset's night runs adopted as twins (alias tags) count for it too
+    for variant in ("lbs", "idqn"):
+        put_run(
+            ledger, f"smoke2-{variant}", variant, 0, dict.fromkeys(AGENTS, 0.0), preset="other",
+            steps=1_500, tags="tier:smoke", algo=variant,
+        )  # fmt: skip
+    assert _largest_tier(ledger, "other") == "smoke"
+    put_run(
+        ledger, "twin-lbs", "lbs", 0, dict.fromkeys(AGENTS, 0.0), preset="third", steps=1_500,
+        tags=f"tier:night,{ALIAS_PREFIX}other/lbs", algo="lbs",
+    )  # fmt: skip
+    assert _largest_tier(ledger, "other") == "night"
     figure = get_figure("learning-curves")  # the fixture's runs are on mpe-spread, not pursuit
     night = figure.select(ledger.runs(), api.figure_options(preset="lbs-pursuit", tier="night"))
     smoke = figure.select(ledger.runs(), api.figure_options(preset="lbs-pursuit", tier="smoke"))

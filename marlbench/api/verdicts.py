@@ -210,7 +210,12 @@ def results_page(ledger: Any, *, command: str = "marlbench results") -> tuple[st
 def _largest_tier(ledger: Any, preset: str) -> str | None:
     """The largest budget tier with finished runs of ``preset``: the figures show that tier only
     (a smoke curve beside a night one would make one figure of two experiments)."""
+    from marlbench.reports.data import adopt_aliases
+
     runs = ledger.runs()
+    if runs.empty:
+        return None
+    runs = adopt_aliases(runs, preset)  # twins the preset adopted from another preset count too
     mine = runs[(runs["preset"] == preset) & (runs["status"] == "finished")]
     tags = {t for tags in mine["tags"].fillna("") for t in str(tags).split(",") if t.startswith("tier:")}
     untagged = any("tier:" not in str(tags) for tags in mine["tags"].fillna(""))
