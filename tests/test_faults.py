@@ -315,6 +315,9 @@ def test_sigint_to_the_parent_of_jobs_2_alone_interrupts_both_runs(ledger_dir, f
         time.sleep(1.0)  # both runs past their start
         parent.send_signal(signal.SIGINT)
         parent.wait(timeout=60)
+        deadline = time.monotonic() + 30  # multiprocessing's resource tracker ends just after
+        while any(alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert [p for p in workers if alive(p)] == []
         statuses = Ledger(ledger_dir).runs()["status"].tolist()
         assert statuses == ["interrupted", "interrupted"], statuses
